@@ -1,0 +1,665 @@
+//! Typed configuration (BRIEF §1): one TOML file, every key overridable from
+//! the environment (`FAROL_KAFKA__BROKERS`), unknown keys rejected. Loading
+//! and validation happen once at start-up so a bad config fails before any
+//! data moves, naming every key that is wrong.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where checkpoints and the embedded index live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The REST API.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// Kafka brokers; absent means the embedded bus.
+    #[serde(default)]
+    pub kafka: Option<KafkaConfig>,
+    /// Elasticsearch; absent means the embedded index.
+    #[serde(default)]
+    pub elasticsearch: Option<ElasticsearchConfig>,
+    /// Log file sources.
+    #[serde(default)]
+    pub logs: Vec<LogSourceConfig>,
+    /// HTTP feed sources.
+    #[serde(default)]
+    pub feeds: Vec<FeedConfig>,
+    /// JSON-lines post files.
+    #[serde(default)]
+    pub posts: Vec<PostsSourceConfig>,
+    /// Event-time windows.
+    #[serde(default)]
+    pub windows: WindowsConfig,
+    /// The embedded bus.
+    #[serde(default)]
+    pub bus: BusConfig,
+    /// The embedded index.
+    #[serde(default)]
+    pub index: IndexConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            api: ApiConfig::default(),
+            kafka: None,
+            elasticsearch: None,
+            logs: vec![],
+            feeds: vec![],
+            posts: vec![],
+            windows: WindowsConfig::default(),
+            bus: BusConfig::default(),
+            index: IndexConfig::default(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./farol-data")
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address the API binds (loopback by default).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+/// `[kafka]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated.
+    pub brokers: String,
+    /// Topic for posts.
+    #[serde(default = "default_posts_topic")]
+    pub posts_topic: String,
+    /// Topic for log lines.
+    #[serde(default = "default_logs_topic")]
+    pub logs_topic: String,
+    /// Dead-letter topic.
+    #[serde(default = "default_deadletter_topic")]
+    pub deadletter_topic: String,
+}
+
+fn default_posts_topic() -> String {
+    "farol.posts".into()
+}
+fn default_logs_topic() -> String {
+    "farol.logs".into()
+}
+fn default_deadletter_topic() -> String {
+    "farol.deadletter".into()
+}
+
+/// `[elasticsearch]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElasticsearchConfig {
+    /// Base URL.
+    pub url: String,
+    /// Index name prefix.
+    #[serde(default = "default_index_prefix")]
+    pub index_prefix: String,
+}
+
+fn default_index_prefix() -> String {
+    "farol".into()
+}
+
+/// How log lines are parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FormatSpec {
+    /// `"auto"` or a named built-in format.
+    Named(String),
+    /// A user regex with named groups `ts`, `level`, `status`, `msg`.
+    Regex {
+        /// The pattern.
+        regex: String,
+        /// chrono format of the `ts` group; RFC 3339 and common forms are tried when absent.
+        #[serde(default)]
+        ts_format: Option<String>,
+    },
+}
+
+impl Default for FormatSpec {
+    fn default() -> Self {
+        FormatSpec::Named("auto".into())
+    }
+}
+
+/// Names of the built-in log formats (besides `auto`).
+pub const BUILTIN_FORMATS: &[&str] = &[
+    "json",
+    "apache_access",
+    "apache_error",
+    "syslog",
+    "logcat",
+    "log4j",
+    "hdfs",
+    "spark",
+    "bgl",
+    "hpc",
+    "healthapp",
+    "proxifier",
+];
+
+/// Where a new file is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFrom {
+    /// Existing content first (the default).
+    #[default]
+    Beginning,
+    /// Only lines appended after the file was found.
+    End,
+}
+
+/// `[[logs]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSourceConfig {
+    /// Source name.
+    pub name: String,
+    /// Glob patterns.
+    pub paths: Vec<String>,
+    /// Line format.
+    #[serde(default)]
+    pub format: FormatSpec,
+    /// Where newly found files start.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// Longer lines are cut, flagged and counted.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+fn default_max_line_bytes() -> usize {
+    1024 * 1024
+}
+
+/// Social platform of a feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// X API v2.
+    X,
+    /// Mastodon.
+    Mastodon,
+}
+
+/// `[[feeds]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Source name.
+    pub name: String,
+    /// Platform.
+    pub platform: Platform,
+    /// Base URL of the API.
+    pub url: String,
+    /// Mastodon timeline: `public`, `public/local`, `tag/NAME`.
+    #[serde(default)]
+    pub timeline: Option<String>,
+    /// X search query.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Poll interval.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Environment variable holding the token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `[[posts]]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostsSourceConfig {
+    /// Source name.
+    pub name: String,
+    /// Glob patterns of JSON-lines files.
+    pub paths: Vec<String>,
+    /// Where newly found files start.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+}
+
+/// One sliding window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// Name used in the API (`1m`).
+    pub name: String,
+    /// Window length.
+    #[serde(with = "humantime_serde")]
+    pub size: Duration,
+    /// Slide.
+    #[serde(with = "humantime_serde")]
+    pub slide: Duration,
+}
+
+/// `[windows]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsConfig {
+    /// Base bucket length.
+    #[serde(default = "default_bucket", with = "humantime_serde")]
+    pub bucket: Duration,
+    /// Allowed lateness behind the highest event time.
+    #[serde(default = "default_lateness", with = "humantime_serde")]
+    pub lateness: Duration,
+    /// A stream idle this long closes its open windows.
+    #[serde(default = "default_idle", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// The windows served by `/trends`.
+    #[serde(default = "default_windows")]
+    pub sliding: Vec<WindowSpec>,
+}
+
+impl Default for WindowsConfig {
+    fn default() -> Self {
+        WindowsConfig {
+            bucket: default_bucket(),
+            lateness: default_lateness(),
+            idle_timeout: default_idle(),
+            sliding: default_windows(),
+        }
+    }
+}
+
+fn default_bucket() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_lateness() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_idle() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_windows() -> Vec<WindowSpec> {
+    let w = |name: &str, size: u64, slide: u64| WindowSpec {
+        name: name.into(),
+        size: Duration::from_secs(size),
+        slide: Duration::from_secs(slide),
+    };
+    vec![w("1m", 60, 10), w("5m", 300, 60), w("1h", 3600, 300)]
+}
+
+/// `[bus]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    /// Partitions of the embedded bus (processor tasks).
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// Records each partition holds before publishers wait.
+    #[serde(default = "default_capacity")]
+    pub capacity: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            partitions: default_partitions(),
+            capacity: default_capacity(),
+        }
+    }
+}
+
+fn default_partitions() -> u32 {
+    4
+}
+fn default_capacity() -> usize {
+    4096
+}
+
+/// `[index]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// How often the embedded index commits (and acknowledges).
+    #[serde(default = "default_commit_interval", with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// Writer memory budget in MiB.
+    #[serde(default = "default_writer_mb")]
+    pub writer_memory_mb: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            commit_interval: default_commit_interval(),
+            writer_memory_mb: default_writer_mb(),
+        }
+    }
+}
+
+fn default_commit_interval() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_writer_mb() -> usize {
+    64
+}
+
+/// One problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    /// The offending key, dotted (`logs[0].format.regex`).
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Top-level keys the environment may override.
+const ENV_ROOTS: &[&str] = &[
+    "data_dir",
+    "api",
+    "kafka",
+    "elasticsearch",
+    "windows",
+    "bus",
+    "index",
+];
+
+/// Loads a config file (or the defaults) with `FAROL_*` environment overrides.
+/// Syntax errors and unknown keys are reported as one [`ConfigError`].
+pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(p) = path {
+        if !p.exists() {
+            return Err(vec![ConfigError::new(
+                "config",
+                format!("file {} does not exist", p.display()),
+            )]);
+        }
+        fig = fig.merge(Toml::file(p));
+    }
+    fig = fig.merge(
+        Env::prefixed("FAROL_")
+            .split("__")
+            .filter(|k| ENV_ROOTS.iter().any(|r| k.as_str().starts_with(r))),
+    );
+    let cfg: Config = fig.extract().map_err(|e| {
+        e.into_iter()
+            .map(|err| {
+                let key = if err.path.is_empty() {
+                    "config".to_string()
+                } else {
+                    err.path.join(".")
+                };
+                ConfigError::new(key, err.kind.to_string())
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let problems = validate(&cfg);
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Checks everything serde cannot: names, globs, regexes, window arithmetic.
+pub fn validate(cfg: &Config) -> Vec<ConfigError> {
+    let mut errs = Vec::new();
+    if cfg.api.listen.parse::<SocketAddr>().is_err() {
+        errs.push(ConfigError::new(
+            "api.listen",
+            format!("'{}' is not an address like 127.0.0.1:8080", cfg.api.listen),
+        ));
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut check_name = |errs: &mut Vec<ConfigError>, key: String, name: &str| {
+        if name.trim().is_empty() {
+            errs.push(ConfigError::new(key, "must not be empty"));
+        } else if !names.insert(name.to_string()) {
+            errs.push(ConfigError::new(
+                key,
+                format!("source name '{name}' is used twice"),
+            ));
+        }
+    };
+    let check_paths = |errs: &mut Vec<ConfigError>, key: String, paths: &[String]| {
+        if paths.is_empty() {
+            errs.push(ConfigError::new(key.clone(), "needs at least one path"));
+        }
+        for (j, p) in paths.iter().enumerate() {
+            if let Err(e) = glob::Pattern::new(p) {
+                errs.push(ConfigError::new(
+                    format!("{key}[{j}]"),
+                    format!("bad glob '{p}': {e}"),
+                ));
+            }
+        }
+    };
+    for (i, l) in cfg.logs.iter().enumerate() {
+        check_name(&mut errs, format!("logs[{i}].name"), &l.name);
+        check_paths(&mut errs, format!("logs[{i}].paths"), &l.paths);
+        if l.max_line_bytes < 64 {
+            errs.push(ConfigError::new(
+                format!("logs[{i}].max_line_bytes"),
+                "must be at least 64",
+            ));
+        }
+        match &l.format {
+            FormatSpec::Named(n) => {
+                if n != "auto" && !BUILTIN_FORMATS.contains(&n.as_str()) {
+                    errs.push(ConfigError::new(
+                        format!("logs[{i}].format"),
+                        format!(
+                            "unknown format '{n}'; use \"auto\", one of {}, or {{ regex = \"...\" }}",
+                            BUILTIN_FORMATS.join(", ")
+                        ),
+                    ));
+                }
+            }
+            FormatSpec::Regex { regex, .. } => match regex::Regex::new(regex) {
+                Err(e) => errs.push(ConfigError::new(
+                    format!("logs[{i}].format.regex"),
+                    format!("invalid regex: {e}"),
+                )),
+                Ok(re) => {
+                    let groups: Vec<&str> = re.capture_names().flatten().collect();
+                    if let Some(bad) = groups
+                        .iter()
+                        .find(|g| !["ts", "level", "status", "msg"].contains(*g))
+                    {
+                        errs.push(ConfigError::new(
+                            format!("logs[{i}].format.regex"),
+                            format!("unknown named group '{bad}'; allowed: ts, level, status, msg"),
+                        ));
+                    }
+                }
+            },
+        }
+    }
+    for (i, p) in cfg.posts.iter().enumerate() {
+        check_name(&mut errs, format!("posts[{i}].name"), &p.name);
+        check_paths(&mut errs, format!("posts[{i}].paths"), &p.paths);
+    }
+    for (i, f) in cfg.feeds.iter().enumerate() {
+        check_name(&mut errs, format!("feeds[{i}].name"), &f.name);
+        if !(f.url.starts_with("http://") || f.url.starts_with("https://")) {
+            errs.push(ConfigError::new(
+                format!("feeds[{i}].url"),
+                format!("'{}' is not an http(s) URL", f.url),
+            ));
+        }
+        match f.platform {
+            Platform::Mastodon => {
+                let ok = match f.timeline.as_deref() {
+                    None | Some("public") | Some("public/local") | Some("public/remote") => true,
+                    Some(t) => t.strip_prefix("tag/").is_some_and(|n| !n.is_empty()),
+                };
+                if !ok {
+                    errs.push(ConfigError::new(
+                        format!("feeds[{i}].timeline"),
+                        "must be \"public\", \"public/local\", \"public/remote\" or \"tag/NAME\"",
+                    ));
+                }
+            }
+            Platform::X => {
+                if f.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
+                    errs.push(ConfigError::new(
+                        format!("feeds[{i}].query"),
+                        "an X feed needs a search query",
+                    ));
+                }
+            }
+        }
+        if f.interval < Duration::from_secs(1) {
+            errs.push(ConfigError::new(
+                format!("feeds[{i}].interval"),
+                "must be at least 1s",
+            ));
+        }
+    }
+    let w = &cfg.windows;
+    let bucket = w.bucket.as_millis();
+    if bucket == 0 {
+        errs.push(ConfigError::new("windows.bucket", "must be positive"));
+    } else {
+        for (i, s) in w.sliding.iter().enumerate() {
+            let (size, slide) = (s.size.as_millis(), s.slide.as_millis());
+            if slide == 0 || slide % bucket != 0 {
+                errs.push(ConfigError::new(
+                    format!("windows.sliding[{i}].slide"),
+                    "must be a positive multiple of windows.bucket",
+                ));
+            } else if size == 0 || size % slide != 0 {
+                errs.push(ConfigError::new(
+                    format!("windows.sliding[{i}].size"),
+                    "must be a positive multiple of its slide",
+                ));
+            }
+        }
+    }
+    if cfg.bus.partitions == 0 {
+        errs.push(ConfigError::new("bus.partitions", "must be at least 1"));
+    }
+    if cfg.bus.capacity == 0 {
+        errs.push(ConfigError::new("bus.capacity", "must be at least 1"));
+    }
+    if cfg.index.writer_memory_mb < 15 {
+        errs.push(ConfigError::new(
+            "index.writer_memory_mb",
+            "must be at least 15 (tantivy's minimum)",
+        ));
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_str(s: &str) -> Result<Config, Vec<ConfigError>> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+        load(Some(f.path()))
+    }
+
+    #[test]
+    fn brief_example_loads() {
+        let cfg = load_str(
+            r#"
+data_dir = "./d"
+[api]
+listen = "127.0.0.1:8080"
+[[logs]]
+name = "web"
+paths = ["/var/log/nginx/*.log"]
+format = "auto"
+[[logs]]
+name = "app"
+paths = ["/tmp/a.log"]
+format = { regex = '^(?P<ts>\S+) (?P<level>\w+) (?P<msg>.*)$' }
+[[feeds]]
+name = "rust-tag"
+platform = "mastodon"
+url = "https://mastodon.social"
+timeline = "tag/rust"
+interval = "30s"
+token_env = "MASTODON_TOKEN"
+[[posts]]
+name = "archive"
+paths = ["posts/*.jsonl"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.logs.len(), 2);
+        assert_eq!(cfg.feeds[0].interval, Duration::from_secs(30));
+        assert_eq!(cfg.windows.sliding.len(), 3);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let errs = load_str("[api]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+        assert!(errs[0].to_string().contains("lisen"), "{errs:?}");
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported() {
+        let errs = load_str(
+            r#"
+[api]
+listen = "nowhere"
+[[logs]]
+name = "a"
+paths = []
+format = "klingon"
+[[logs]]
+name = "a"
+paths = ["x"]
+format = { regex = "(?P<when>x" }
+"#,
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"api.listen"), "{keys:?}");
+        assert!(keys.contains(&"logs[0].paths"), "{keys:?}");
+        assert!(keys.contains(&"logs[0].format"), "{keys:?}");
+        assert!(keys.contains(&"logs[1].name"), "{keys:?}");
+        assert!(keys.contains(&"logs[1].format.regex"), "{keys:?}");
+    }
+}

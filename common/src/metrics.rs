@@ -1,0 +1,146 @@
+//! Prometheus metrics shared by every component, registered once in a
+//! process-wide registry that `/metrics` renders.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::OnceLock;
+
+/// All of Farol's metrics.
+pub struct Metrics {
+    /// The registry `/metrics` renders.
+    pub registry: Registry,
+    /// Records read by sources, by source.
+    pub records_read: IntCounterVec,
+    /// Bytes read by sources, by source.
+    pub bytes_read: IntCounterVec,
+    /// Records processed, by source and kind.
+    pub records_processed: IntCounterVec,
+    /// Replayed records skipped because their effects were already durable.
+    pub replays_skipped: IntCounterVec,
+    /// Records later than a closed window, by source.
+    pub late_records: IntCounterVec,
+    /// Dead-letter records, by source and reason.
+    pub dead_letters: IntCounterVec,
+    /// Lines without a readable timestamp, by source.
+    pub untimed_lines: IntCounterVec,
+    /// Lines that were not valid UTF-8, by source.
+    pub invalid_utf8: IntCounterVec,
+    /// Lines cut at the maximum line length, by source.
+    pub truncated_lines: IntCounterVec,
+    /// Source read errors, by source.
+    pub source_errors: IntCounterVec,
+    /// Current depth of each bus partition queue.
+    pub bus_depth: IntGaugeVec,
+    /// Index commits.
+    pub index_commits: IntCounterVec,
+    /// Index commit latency in seconds.
+    pub index_commit_seconds: HistogramVec,
+    /// Documents in the index's pending (uncommitted) batch.
+    pub index_pending: IntGauge,
+    /// Watermark per source (epoch seconds).
+    pub watermark_seconds: IntGaugeVec,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let r = Registry::new_custom(Some("farol".into()), None).expect("valid registry prefix");
+        let bus_depth = IntGaugeVec::new(
+            Opts::new("bus_queue_depth", "Records waiting in a bus partition"),
+            &["partition"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(bus_depth.clone()))
+            .expect("metric registered once");
+        let index_commit_seconds = HistogramVec::new(
+            HistogramOpts::new("index_commit_seconds", "Index commit latency"),
+            &["backend"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(index_commit_seconds.clone()))
+            .expect("metric registered once");
+        let index_pending = IntGauge::new("index_pending_docs", "Documents not yet committed")
+            .expect("valid metric definition");
+        r.register(Box::new(index_pending.clone()))
+            .expect("metric registered once");
+        let watermark_seconds = IntGaugeVec::new(
+            Opts::new("watermark_seconds", "Event-time watermark per source"),
+            &["source"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(watermark_seconds.clone()))
+            .expect("metric registered once");
+        Metrics {
+            records_read: counter(&r, "records_read_total", "Records read by sources", &["source"]),
+            bytes_read: counter(&r, "bytes_read_total", "Bytes read by sources", &["source"]),
+            records_processed: counter(
+                &r,
+                "records_processed_total",
+                "Records processed",
+                &["source", "kind"],
+            ),
+            replays_skipped: counter(
+                &r,
+                "replays_skipped_total",
+                "Re-read records skipped because already durable",
+                &["source"],
+            ),
+            late_records: counter(
+                &r,
+                "late_records_total",
+                "Records later than a closed window",
+                &["source"],
+            ),
+            dead_letters: counter(
+                &r,
+                "dead_letters_total",
+                "Records routed to the dead-letter output",
+                &["source", "reason"],
+            ),
+            untimed_lines: counter(
+                &r,
+                "untimed_lines_total",
+                "Lines without a readable timestamp",
+                &["source"],
+            ),
+            invalid_utf8: counter(&r, "invalid_utf8_total", "Lines not valid UTF-8", &["source"]),
+            truncated_lines: counter(
+                &r,
+                "truncated_lines_total",
+                "Lines cut at the maximum line length",
+                &["source"],
+            ),
+            source_errors: counter(&r, "source_errors_total", "Source read errors", &["source"]),
+            index_commits: counter(&r, "index_commits_total", "Index commits", &["backend"]),
+            bus_depth,
+            index_commit_seconds,
+            index_pending,
+            watermark_seconds,
+            registry: r,
+        }
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let enc = TextEncoder::new();
+        if enc.encode(&self.registry.gather(), &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(Metrics::new)
+}

@@ -1,0 +1,246 @@
+//! The records that flow through Farol: raw records published by sources,
+//! the parsed events the processor derives from them, and the aggregates it
+//! counts. Shapes follow BRIEF §3.
+
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How the processor must read a raw record's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    /// One line of a log file.
+    Log,
+    /// One post as JSON (a JSON-lines file or a feed page item).
+    Post,
+}
+
+/// What a source publishes on the bus: the unparsed payload and where it came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RawRecord {
+    /// Configured source name (`[[logs]] name`, `[[feeds]] name`, file stem).
+    pub source: String,
+    /// Ordering unit inside a source (one file identity, one feed). Records of
+    /// one stream share a partition and are processed in order.
+    pub stream: String,
+    /// How to parse `payload`.
+    pub kind: RecordKind,
+    /// Platform hint for posts (`jsonl`, `x`, `mastodon`).
+    pub platform: Option<String>,
+    /// Path of the file the record was read from, if any.
+    pub file: Option<String>,
+    /// 1-based line number within the file (0 for non-file sources).
+    pub line_no: u64,
+    /// Byte offset of the record's first byte in its stream.
+    pub offset: u64,
+    /// Stream position just past this record: strictly increasing within a
+    /// stream, so it doubles as the record's sequence number.
+    pub end: u64,
+    /// The raw bytes (without the line terminator).
+    pub payload: Vec<u8>,
+    /// True when the payload was cut at the maximum record size.
+    pub truncated: bool,
+    /// When the source read the record.
+    pub ingest_ms: Millis,
+}
+
+/// A position a source can resume from, acknowledged once durable downstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Source the stream belongs to.
+    pub source: String,
+    /// Stream identity.
+    pub stream: String,
+    /// Byte position just past the last durable record.
+    pub end: u64,
+    /// Line number of the last durable record.
+    pub line_no: u64,
+}
+
+/// A parsed log line (BRIEF §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEvent {
+    /// Stable id: the same line re-processed gets the same id.
+    pub id: String,
+    /// Source name.
+    pub source: String,
+    /// File the line came from.
+    pub file: String,
+    /// 1-based line number.
+    pub line_no: u64,
+    /// Byte offset of the line.
+    pub offset: u64,
+    /// Event time (epoch ms).
+    pub ts: Millis,
+    /// False when the line had no readable timestamp and inherited one.
+    pub ts_from_line: bool,
+    /// Normalized class: FATAL/ERROR/WARN/INFO/DEBUG/TRACE, 1xx..5xx or UNKNOWN.
+    pub class: String,
+    /// Severity as written in the line, if any.
+    pub level: Option<String>,
+    /// The message part of the line (whole line when the format has no message group).
+    pub message: String,
+    /// Other parsed fields (format name, status, host, ...).
+    pub fields: BTreeMap<String, String>,
+    /// Set when the line was cut at the maximum line length.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// A parsed social post (BRIEF §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Post {
+    /// Stable id (`platform:native id` scoped by source).
+    pub id: String,
+    /// Feed or file source name.
+    pub source: String,
+    /// `x`, `mastodon` or `jsonl`.
+    pub platform: String,
+    /// Event time (epoch ms).
+    pub created_at: Millis,
+    /// Author handle or id.
+    pub author: Option<String>,
+    /// Plain text.
+    pub text: String,
+    /// Language tag, if known.
+    pub lang: Option<String>,
+    /// Normalized hashtag keys, distinct.
+    pub hashtags: Vec<String>,
+    /// Link to the post, if known.
+    pub url: Option<String>,
+}
+
+/// A parsed record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Event {
+    /// A log line.
+    Log(LogEvent),
+    /// A post.
+    Post(Post),
+}
+
+impl Event {
+    /// The event's stable id.
+    pub fn id(&self) -> &str {
+        match self {
+            Event::Log(e) => &e.id,
+            Event::Post(p) => &p.id,
+        }
+    }
+    /// The event time.
+    pub fn ts(&self) -> Millis {
+        match self {
+            Event::Log(e) => e.ts,
+            Event::Post(p) => p.created_at,
+        }
+    }
+    /// The source name.
+    pub fn source(&self) -> &str {
+        match self {
+            Event::Log(e) => &e.source,
+            Event::Post(p) => &p.source,
+        }
+    }
+}
+
+/// What is being counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggKind {
+    /// Hashtag keys of posts.
+    Hashtag,
+    /// Log classes of log lines.
+    LogClass,
+}
+
+impl AggKind {
+    /// The name used in the API and in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggKind::Hashtag => "hashtag",
+            AggKind::LogClass => "log_class",
+        }
+    }
+    /// Parses the API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hashtag" => Some(AggKind::Hashtag),
+            "log_class" => Some(AggKind::LogClass),
+            _ => None,
+        }
+    }
+}
+
+/// Identity of one base-bucket counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BucketKey {
+    /// Start of the base bucket (epoch ms).
+    pub bucket_start: Millis,
+    /// What is counted.
+    pub kind: AggKind,
+    /// Source name.
+    pub source: String,
+    /// Hashtag or class.
+    pub key: String,
+}
+
+/// A record that could not be processed normally, kept for inspection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Stable id (derived from the record's stream position).
+    pub id: String,
+    /// Source name.
+    pub source: String,
+    /// Why it is here: `late`, `malformed_post`, ...
+    pub reason: String,
+    /// Human-readable detail.
+    pub detail: String,
+    /// The payload, lossily decoded (and capped).
+    pub raw: String,
+    /// Event time when known, otherwise ingest time.
+    pub ts: Millis,
+}
+
+/// Per-stream processing state, persisted with the index so a restart resumes
+/// exactly where the durable state ends.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// Source name.
+    pub source: String,
+    /// Position just past the last applied record (records at or below are replays).
+    pub applied_end: u64,
+    /// Line number of the last applied record.
+    pub line_no: u64,
+    /// Highest event time seen.
+    pub max_ts: Option<Millis>,
+    /// Event time of the last record (inherited by lines without a timestamp).
+    pub last_ts: Option<Millis>,
+    /// Current watermark (epoch ms).
+    pub watermark: Option<Millis>,
+}
+
+/// Everything one processor flush hands the index: applied atomically, then
+/// acknowledged back to the sources through the positions in `streams`.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    /// Parsed events to store (idempotent by id).
+    pub events: Vec<Event>,
+    /// Base-bucket count increments.
+    pub counts: Vec<(BucketKey, u64)>,
+    /// Records routed to the dead-letter output.
+    pub dead_letters: Vec<DeadLetter>,
+    /// New state of every stream the batch touched, by stream id.
+    pub streams: Vec<(String, StreamState)>,
+}
+
+impl Batch {
+    /// True when the batch carries nothing.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.counts.is_empty()
+            && self.dead_letters.is_empty()
+            && self.streams.is_empty()
+    }
+}

@@ -1,0 +1,123 @@
+//! Base-bucket counters held in memory for fast trends: per kind, a time
+//! ordered map of buckets, each holding counts per (source, key). Windows and
+//! ranges are sums over buckets.
+
+use crate::query::TrendItem;
+use farol_common::model::{AggKind, BucketKey};
+use farol_common::time::Millis;
+use std::collections::{BTreeMap, HashMap};
+
+type Bucket = HashMap<(String, String), u64>;
+
+/// All counters.
+#[derive(Debug, Default)]
+pub struct Counts {
+    by_kind: HashMap<AggKind, BTreeMap<Millis, Bucket>>,
+}
+
+impl Counts {
+    /// Adds `n` to a counter and returns its new value.
+    pub fn add(&mut self, k: &BucketKey, n: u64) -> u64 {
+        let c = self
+            .by_kind
+            .entry(k.kind)
+            .or_default()
+            .entry(k.bucket_start)
+            .or_default()
+            .entry((k.source.clone(), k.key.clone()))
+            .or_insert(0);
+        *c += n;
+        *c
+    }
+
+    /// Sets a counter (when loading durable state).
+    pub fn set(&mut self, k: &BucketKey, n: u64) {
+        self.by_kind
+            .entry(k.kind)
+            .or_default()
+            .entry(k.bucket_start)
+            .or_default()
+            .insert((k.source.clone(), k.key.clone()), n);
+    }
+
+    /// Current value of a counter.
+    pub fn get(&self, k: &BucketKey) -> u64 {
+        self.by_kind
+            .get(&k.kind)
+            .and_then(|m| m.get(&k.bucket_start))
+            .and_then(|b| b.get(&(k.source.clone(), k.key.clone())))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Totals per key over buckets starting in `[from, to)`.
+    pub fn totals(
+        &self,
+        kind: AggKind,
+        source: Option<&str>,
+        from: Millis,
+        to: Millis,
+    ) -> HashMap<String, u64> {
+        let mut out: HashMap<String, u64> = HashMap::new();
+        if from >= to {
+            return out;
+        }
+        if let Some(m) = self.by_kind.get(&kind) {
+            for bucket in m.range(from..to).map(|(_, b)| b) {
+                for ((src, key), n) in bucket {
+                    if source.is_none_or(|s| s == src) {
+                        *out.entry(key.clone()).or_insert(0) += n;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The top `limit` items, count descending then key ascending.
+pub fn top(totals: HashMap<String, u64>, limit: usize) -> Vec<TrendItem> {
+    let mut items: Vec<TrendItem> = totals
+        .into_iter()
+        .filter(|(_, c)| *c > 0)
+        .map(|(key, count)| TrendItem { key, count })
+        .collect();
+    items.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    items.truncate(limit);
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(b: Millis, src: &str, key: &str) -> BucketKey {
+        BucketKey {
+            bucket_start: b,
+            kind: AggKind::Hashtag,
+            source: src.into(),
+            key: key.into(),
+        }
+    }
+
+    #[test]
+    fn sums_buckets_in_range_by_source() {
+        let mut c = Counts::default();
+        c.add(&k(0, "a", "x"), 2);
+        c.add(&k(10_000, "a", "x"), 1);
+        c.add(&k(10_000, "b", "y"), 5);
+        c.add(&k(20_000, "a", "y"), 7);
+        let t = c.totals(AggKind::Hashtag, None, 0, 20_000);
+        assert_eq!((t["x"], t["y"]), (3, 5));
+        let t = c.totals(AggKind::Hashtag, Some("a"), 10_000, 30_000);
+        assert_eq!((t["x"], t["y"]), (1, 7));
+        assert!(c.totals(AggKind::LogClass, None, 0, 99_999).is_empty());
+    }
+
+    #[test]
+    fn ties_break_by_key() {
+        let t: HashMap<String, u64> = [("b".into(), 2), ("a".into(), 2), ("c".into(), 3)].into();
+        let keys: Vec<String> = top(t, 2).into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, vec!["c", "a"]);
+    }
+}

@@ -1,0 +1,590 @@
+//! The embedded index: events, dead letters and base-bucket counters stored
+//! durably in a tantivy index under the data dir. Writes are idempotent
+//! (every document has a deterministic id, replaced on rewrite); the
+//! per-stream processing state rides in the same commit as its payload, so
+//! counts and positions can never disagree after a crash.
+
+use crate::counts::{top, Counts};
+use crate::query::{SearchQuery, Trends, TrendsQuery, TrendsRange};
+use crate::{Index, IndexError};
+use async_trait::async_trait;
+use farol_common::metrics::metrics;
+use farol_common::model::{
+    AggKind, Batch, BucketKey, DeadLetter, Event, Position, StreamState,
+};
+use farol_common::time::{rfc3339, Millis};
+use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, Value, FAST, INDEXED, STORED, STRING, TEXT,
+};
+use tantivy::{IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    doc_type: Field,
+    source: Field,
+    ts: Field,
+    text: Field,
+    class: Field,
+    tags: Field,
+    body: Field,
+    kind: Field,
+    key: Field,
+    bucket: Field,
+    count: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let f = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        doc_type: b.add_text_field("doc_type", STRING | STORED),
+        source: b.add_text_field("source", STRING | STORED),
+        ts: b.add_i64_field("ts", INDEXED | FAST | STORED),
+        text: b.add_text_field("text", TEXT),
+        class: b.add_text_field("class", STRING),
+        tags: b.add_text_field("tags", STRING),
+        body: b.add_text_field("body", STORED),
+        kind: b.add_text_field("kind", STRING | STORED),
+        key: b.add_text_field("key", STRING | STORED),
+        bucket: b.add_i64_field("bucket", STORED),
+        count: b.add_u64_field("count", STORED),
+    };
+    (b.build(), f)
+}
+
+#[derive(Default)]
+struct State {
+    counts: Counts,
+    dirty: HashSet<BucketKey>,
+    streams: HashMap<String, StreamState>,
+    durable_streams: HashMap<String, StreamState>,
+    pending_positions: HashMap<String, Position>,
+    pending_docs: usize,
+}
+
+struct Inner {
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+    parser: QueryParser,
+    f: Fields,
+    state: RwLock<State>,
+}
+
+/// The embedded (tantivy) index.
+#[derive(Clone)]
+pub struct EmbeddedIndex {
+    inner: Arc<Inner>,
+}
+
+fn lock_err<T>(_: T) -> IndexError {
+    IndexError::Task("a lock was poisoned by a panicking writer".into())
+}
+
+impl EmbeddedIndex {
+    /// Opens (or creates) the index in `dir` and loads its durable state.
+    pub fn open(dir: &Path, writer_memory_mb: usize) -> Result<Self, IndexError> {
+        std::fs::create_dir_all(dir).map_err(|e| IndexError::Directory(format!("{}: {e}", dir.display())))?;
+        let (schema, f) = schema();
+        let mmap = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| IndexError::Directory(format!("{}: {e}", dir.display())))?;
+        let index = tantivy::Index::open_or_create(mmap, schema)?;
+        let writer = index.writer(writer_memory_mb.max(15) * 1024 * 1024)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let parser = QueryParser::for_index(&index, vec![f.text]);
+        let mut state = State::default();
+        if let Some(payload) = index.load_metas()?.payload {
+            let streams: HashMap<String, StreamState> = serde_json::from_str(&payload)
+                .map_err(|e| IndexError::Corrupt(format!("commit payload: {e}")))?;
+            state.durable_streams = streams.clone();
+            state.streams = streams;
+        }
+        let searcher = reader.searcher();
+        let q = TermQuery::new(
+            Term::from_field_text(f.doc_type, "bucket"),
+            IndexRecordOption::Basic,
+        );
+        for addr in searcher.search(&q, &DocSetCollector)? {
+            let d: TantivyDocument = searcher.doc(addr)?;
+            let text = |fl| d.get_first(fl).and_then(|v| v.as_str()).map(str::to_string);
+            let (Some(kind), Some(source), Some(key)) = (text(f.kind), text(f.source), text(f.key))
+            else {
+                continue;
+            };
+            let Some(kind) = AggKind::parse(&kind) else { continue };
+            let bucket_start = d.get_first(f.bucket).and_then(|v| v.as_i64()).unwrap_or(0);
+            let n = d.get_first(f.count).and_then(|v| v.as_u64()).unwrap_or(0);
+            state.counts.set(
+                &BucketKey {
+                    bucket_start,
+                    kind,
+                    source,
+                    key,
+                },
+                n,
+            );
+        }
+        Ok(EmbeddedIndex {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                reader,
+                parser,
+                f,
+                state: RwLock::new(state),
+            }),
+        })
+    }
+}
+
+fn bucket_id(k: &BucketKey) -> String {
+    format!(
+        "bucket:{}:{}:{}:{}",
+        k.kind.as_str(),
+        k.source,
+        k.key,
+        k.bucket_start
+    )
+}
+
+impl Inner {
+    fn event_doc(&self, e: &Event) -> TantivyDocument {
+        let f = self.f;
+        let mut d = TantivyDocument::default();
+        d.add_text(f.id, e.id());
+        d.add_text(f.source, e.source());
+        d.add_i64(f.ts, e.ts());
+        match e {
+            Event::Log(l) => {
+                d.add_text(f.doc_type, "log");
+                d.add_text(f.text, &l.message);
+                d.add_text(f.class, &l.class);
+            }
+            Event::Post(p) => {
+                d.add_text(f.doc_type, "post");
+                d.add_text(f.text, &p.text);
+                for h in &p.hashtags {
+                    d.add_text(f.tags, h);
+                }
+            }
+        }
+        d.add_text(f.body, serde_json::to_string(e).unwrap_or_default());
+        d
+    }
+
+    fn dead_letter_doc(&self, dl: &DeadLetter) -> TantivyDocument {
+        let f = self.f;
+        let mut d = TantivyDocument::default();
+        d.add_text(f.id, &dl.id);
+        d.add_text(f.doc_type, "deadletter");
+        d.add_text(f.source, &dl.source);
+        d.add_i64(f.ts, dl.ts);
+        d.add_text(f.text, &dl.raw);
+        d.add_text(f.class, &dl.reason);
+        let mut body = serde_json::to_value(dl).unwrap_or_default();
+        body["type"] = "deadletter".into();
+        d.add_text(f.body, body.to_string());
+        d
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), IndexError> {
+        let f = self.f;
+        let writer = self.writer.lock().map_err(lock_err)?;
+        let mut docs = 0usize;
+        for e in &batch.events {
+            writer.delete_term(Term::from_field_text(f.id, e.id()));
+            writer.add_document(self.event_doc(e))?;
+            docs += 1;
+        }
+        for dl in &batch.dead_letters {
+            writer.delete_term(Term::from_field_text(f.id, &dl.id));
+            writer.add_document(self.dead_letter_doc(dl))?;
+            docs += 1;
+        }
+        drop(writer);
+        let mut st = self.state.write().map_err(lock_err)?;
+        for (k, n) in batch.counts {
+            st.counts.add(&k, n);
+            st.dirty.insert(k);
+        }
+        for (id, s) in batch.streams {
+            st.pending_positions.insert(
+                id.clone(),
+                Position {
+                    source: s.source.clone(),
+                    stream: id.clone(),
+                    end: s.applied_end,
+                    line_no: s.line_no,
+                },
+            );
+            st.streams.insert(id, s);
+        }
+        st.pending_docs += docs;
+        metrics().index_pending.set(st.pending_docs as i64);
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<Vec<Position>, IndexError> {
+        let f = self.f;
+        let timer = metrics()
+            .index_commit_seconds
+            .with_label_values(&["embedded"])
+            .start_timer();
+        let mut writer = self.writer.lock().map_err(lock_err)?;
+        let (payload, positions, snapshot) = {
+            let mut st = self.state.write().map_err(lock_err)?;
+            let dirty: Vec<BucketKey> = st.dirty.drain().collect();
+            for k in &dirty {
+                let id = bucket_id(k);
+                writer.delete_term(Term::from_field_text(f.id, &id));
+                let mut d = TantivyDocument::default();
+                d.add_text(f.id, &id);
+                d.add_text(f.doc_type, "bucket");
+                d.add_text(f.kind, k.kind.as_str());
+                d.add_text(f.source, &k.source);
+                d.add_text(f.key, &k.key);
+                d.add_i64(f.bucket, k.bucket_start);
+                d.add_i64(f.ts, k.bucket_start);
+                d.add_u64(f.count, st.counts.get(k));
+                writer.add_document(d)?;
+            }
+            let payload = serde_json::to_string(&st.streams)
+                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            let positions: Vec<Position> = st.pending_positions.drain().map(|(_, p)| p).collect();
+            st.pending_docs = 0;
+            (payload, positions, st.streams.clone())
+        };
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        if let Ok(mut st) = self.state.write() {
+            st.durable_streams = snapshot;
+        }
+        metrics().index_pending.set(0);
+        metrics()
+            .index_commits
+            .with_label_values(&["embedded"])
+            .inc();
+        timer.observe_duration();
+        Ok(positions)
+    }
+
+    fn watermark(&self, st: &State, source: Option<&str>) -> Option<Millis> {
+        st.streams
+            .values()
+            .filter(|s| source.is_none_or(|x| x == s.source))
+            .filter_map(|s| s.watermark)
+            .max()
+    }
+
+    fn trends(&self, q: &TrendsQuery) -> Result<Trends, IndexError> {
+        let st = self.state.read().map_err(lock_err)?;
+        let (window, span) = match &q.range {
+            TrendsRange::Between { from, to } => (None, Some((*from, *to))),
+            TrendsRange::Window { window, at } => {
+                let span = match at {
+                    Some(at) => Some(window.containing(*at)),
+                    None => self
+                        .watermark(&st, q.source.as_deref())
+                        .map(|wm| window.last_closed(wm)),
+                };
+                (Some(window.name.clone()), span)
+            }
+        };
+        let items = match span {
+            Some((from, to)) => top(
+                st.counts.totals(q.kind, q.source.as_deref(), from, to),
+                q.limit,
+            ),
+            None => vec![],
+        };
+        Ok(Trends {
+            kind: q.kind.as_str(),
+            window,
+            from: span.map(|s| rfc3339(s.0)),
+            to: span.map(|s| rfc3339(s.1)),
+            items,
+        })
+    }
+
+    fn search(&self, q: &SearchQuery) -> Result<Vec<serde_json::Value>, IndexError> {
+        let f = self.f;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !q.q.trim().is_empty() {
+            let (parsed, _errors) = self.parser.parse_query_lenient(&q.q);
+            clauses.push((Occur::Must, parsed));
+        } else {
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        let term = |t: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(f.doc_type, t),
+                IndexRecordOption::Basic,
+            ))
+        };
+        match q.kind.as_deref() {
+            Some(k) => clauses.push((Occur::Must, term(k))),
+            None => clauses.push((
+                Occur::Must,
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, term("log")),
+                    (Occur::Should, term("post")),
+                ])),
+            )),
+        }
+        if q.from.is_some() || q.to.is_some() {
+            let lo = q
+                .from
+                .map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(f.ts, v)));
+            let hi = q
+                .to
+                .map_or(Bound::Unbounded, |v| Bound::Excluded(Term::from_field_i64(f.ts, v)));
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let top = TopDocs::with_limit(q.limit.max(1)).order_by_fast_field::<i64>("ts", Order::Desc);
+        let hits = searcher.search(&query, &top)?;
+        let mut out = Vec::with_capacity(hits.len());
+        for (_, addr) in hits {
+            let d: TantivyDocument = searcher.doc(addr)?;
+            if let Some(body) = d.get_first(f.body).and_then(|v| v.as_str()) {
+                if let Ok(v) = serde_json::from_str(body) {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, IndexError> + Send + 'static,
+) -> Result<T, IndexError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| IndexError::Task(e.to_string()))?
+}
+
+#[async_trait]
+impl Index for EmbeddedIndex {
+    async fn apply(&self, batch: Batch) -> Result<(), IndexError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.apply(batch)).await
+    }
+
+    async fn commit(&self) -> Result<Vec<Position>, IndexError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.commit()).await
+    }
+
+    fn has_pending(&self) -> bool {
+        self.inner
+            .state
+            .read()
+            .map(|s| !s.pending_positions.is_empty() || !s.dirty.is_empty() || s.pending_docs > 0)
+            .unwrap_or(false)
+    }
+
+    fn stream_states(&self) -> HashMap<String, StreamState> {
+        self.inner
+            .state
+            .read()
+            .map(|s| s.durable_streams.clone())
+            .unwrap_or_default()
+    }
+
+    async fn trends(&self, q: TrendsQuery) -> Result<Trends, IndexError> {
+        self.inner.trends(&q)
+    }
+
+    async fn search(&self, q: SearchQuery) -> Result<Vec<serde_json::Value>, IndexError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.search(&q)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use farol_common::model::{LogEvent, Post};
+    use farol_common::time::Window;
+
+    fn log(id: &str, ts: Millis, msg: &str) -> Event {
+        Event::Log(LogEvent {
+            id: id.into(),
+            source: "web".into(),
+            file: "f".into(),
+            line_no: 1,
+            offset: 0,
+            ts,
+            ts_from_line: true,
+            class: "ERROR".into(),
+            level: Some("error".into()),
+            message: msg.into(),
+            fields: Default::default(),
+            truncated: false,
+        })
+    }
+
+    fn key(b: Millis, k: &str) -> BucketKey {
+        BucketKey {
+            bucket_start: b,
+            kind: AggKind::LogClass,
+            source: "web".into(),
+            key: k.into(),
+        }
+    }
+
+    fn state(end: u64, wm: Millis) -> (String, StreamState) {
+        (
+            "web:1".into(),
+            StreamState {
+                source: "web".into(),
+                applied_end: end,
+                line_no: end,
+                max_ts: Some(wm + 30_000),
+                last_ts: Some(wm),
+                watermark: Some(wm),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn counts_and_positions_survive_reopen_and_rewrites_are_idempotent() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+            ix.apply(Batch {
+                events: vec![log("a", 5_000, "disk full"), log("b", 15_000, "disk ok")],
+                counts: vec![(key(0, "ERROR"), 1), (key(10_000, "ERROR"), 1)],
+                dead_letters: vec![],
+                streams: vec![state(20, 70_000)],
+            })
+            .await
+            .unwrap();
+            let acked = ix.commit().await.unwrap();
+            assert_eq!(acked[0].end, 20);
+            // The same event again replaces, never duplicates.
+            ix.apply(Batch {
+                events: vec![log("a", 5_000, "disk full")],
+                counts: vec![(key(0, "ERROR"), 2)],
+                dead_letters: vec![],
+                streams: vec![state(30, 80_000)],
+            })
+            .await
+            .unwrap();
+            ix.commit().await.unwrap();
+        }
+        let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+        assert_eq!(ix.stream_states()["web:1"].applied_end, 30);
+        let t = ix
+            .trends(TrendsQuery {
+                kind: AggKind::LogClass,
+                source: Some("web".into()),
+                limit: 10,
+                range: TrendsRange::Between { from: 0, to: 20_000 },
+            })
+            .await
+            .unwrap();
+        assert_eq!(t.items[0].count, 4);
+        let hits = ix
+            .search(SearchQuery {
+                q: "disk".into(),
+                kind: Some("log".into()),
+                from: None,
+                to: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 2, "{hits:?}");
+        assert_eq!(hits[0]["id"], "b", "newest first");
+        let w = ix
+            .trends(TrendsQuery {
+                kind: AggKind::LogClass,
+                source: None,
+                limit: 10,
+                range: TrendsRange::Window {
+                    window: Window {
+                        name: "1m".into(),
+                        size: 60_000,
+                        slide: 10_000,
+                    },
+                    at: None,
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(w.from.as_deref(), Some("1970-01-01T00:00:20Z"));
+        assert_eq!(w.to.as_deref(), Some("1970-01-01T00:01:20Z"));
+        assert!(w.items.is_empty(), "no counts in the last closed window");
+        let window = Window {
+            name: "1m".into(),
+            size: 60_000,
+            slide: 10_000,
+        };
+        let at = ix
+            .trends(TrendsQuery {
+                kind: AggKind::LogClass,
+                source: None,
+                limit: 10,
+                range: TrendsRange::Window {
+                    window,
+                    at: Some(5_000),
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(at.to.as_deref(), Some("1970-01-01T00:00:10Z"));
+        assert_eq!(at.items[0].count, 3);
+    }
+
+    #[tokio::test]
+    async fn search_filters_posts_by_time() {
+        let d = tempfile::tempdir().unwrap();
+        let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+        let post = |id: &str, t: Millis| {
+            Event::Post(Post {
+                id: id.into(),
+                source: "p".into(),
+                platform: "jsonl".into(),
+                created_at: t,
+                author: None,
+                text: "hello rust".into(),
+                lang: None,
+                hashtags: vec!["rust".into()],
+                url: None,
+            })
+        };
+        ix.apply(Batch {
+            events: vec![post("1", 1_000), post("2", 2_000), post("3", 3_000)],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+        ix.commit().await.unwrap();
+        let hits = ix
+            .search(SearchQuery {
+                q: "rust".into(),
+                kind: Some("post".into()),
+                from: Some(2_000),
+                to: Some(3_000),
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0]["id"], "2");
+    }
+}

@@ -1,0 +1,49 @@
+//! The index seam of Farol: write events, dead letters and base-bucket
+//! counts idempotently and durably, then answer trends and search queries.
+//! [`embedded`] is the in-process implementation on tantivy; the sink task
+//! in [`sink`] drives any implementation and acknowledges what is durable.
+
+pub mod counts;
+pub mod embedded;
+pub mod query;
+pub mod sink;
+
+use async_trait::async_trait;
+use farol_common::model::{Batch, Position, StreamState};
+use std::collections::HashMap;
+
+pub use query::{SearchQuery, TrendItem, Trends, TrendsQuery, TrendsRange};
+
+/// Index failures.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The search library failed.
+    #[error("index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    /// The index directory could not be opened.
+    #[error("index directory: {0}")]
+    Directory(String),
+    /// Stored state could not be decoded.
+    #[error("index state is corrupt: {0}")]
+    Corrupt(String),
+    /// A background task failed.
+    #[error("index task: {0}")]
+    Task(String),
+}
+
+/// What every index backend offers.
+#[async_trait]
+pub trait Index: Send + Sync {
+    /// Stages a batch (visible to trends at once, durable after [`commit`](Self::commit)).
+    async fn apply(&self, batch: Batch) -> Result<(), IndexError>;
+    /// Makes everything staged durable; returns the stream positions now durable.
+    async fn commit(&self) -> Result<Vec<Position>, IndexError>;
+    /// True when something is staged and not yet committed.
+    fn has_pending(&self) -> bool;
+    /// The durable per-stream state a processor resumes from.
+    fn stream_states(&self) -> HashMap<String, StreamState>;
+    /// Answers `/trends`.
+    async fn trends(&self, q: TrendsQuery) -> Result<Trends, IndexError>;
+    /// Answers `/search`: matching events as JSON, newest first.
+    async fn search(&self, q: SearchQuery) -> Result<Vec<serde_json::Value>, IndexError>;
+}

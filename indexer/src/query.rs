@@ -1,0 +1,77 @@
+//! Query shapes of the REST API (BRIEF §2), independent of the backend.
+
+use farol_common::model::AggKind;
+use farol_common::time::{Millis, Window};
+use serde::Serialize;
+
+/// Which time span `/trends` covers.
+#[derive(Debug, Clone)]
+pub enum TrendsRange {
+    /// The most recent closed window of this size, or the one containing `at`.
+    Window {
+        /// The window.
+        window: Window,
+        /// A time inside the wanted window.
+        at: Option<Millis>,
+    },
+    /// Exact totals over `[from, to)`.
+    Between {
+        /// Inclusive start.
+        from: Millis,
+        /// Exclusive end.
+        to: Millis,
+    },
+}
+
+/// A `/trends` question.
+#[derive(Debug, Clone)]
+pub struct TrendsQuery {
+    /// What is counted.
+    pub kind: AggKind,
+    /// Only this source.
+    pub source: Option<String>,
+    /// Top N.
+    pub limit: usize,
+    /// Time span.
+    pub range: TrendsRange,
+}
+
+/// One key and its count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrendItem {
+    /// Hashtag or class.
+    pub key: String,
+    /// Occurrences.
+    pub count: u64,
+}
+
+/// A `/trends` answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trends {
+    /// What was counted.
+    pub kind: &'static str,
+    /// Window name, for the window form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Start of the span (RFC 3339), absent when no window has closed yet.
+    pub from: Option<String>,
+    /// End of the span (RFC 3339).
+    pub to: Option<String>,
+    /// Top keys, count descending then key ascending.
+    pub items: Vec<TrendItem>,
+}
+
+/// A `/search` question.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    /// Query text (tantivy query syntax; empty matches everything).
+    pub q: String,
+    /// `post`, `log` or `deadletter`; both events kinds when absent.
+    pub kind: Option<String>,
+    /// Inclusive start.
+    pub from: Option<Millis>,
+    /// Exclusive end.
+    pub to: Option<Millis>,
+    /// Maximum hits.
+    pub limit: usize,
+}

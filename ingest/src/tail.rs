@@ -1,0 +1,435 @@
+//! The file source: follows every file matching a source's globs, publishes
+//! each complete line to the bus in order, and persists a checkpoint that
+//! only moves when the bus acknowledges lines as durable downstream.
+//!
+//! Reading and checkpointing are two tasks joined by the acknowledgement
+//! channel: the reader runs ahead (bounded by the bus), the checkpointer
+//! trails at the durable position. Files are identified by fingerprint
+//! ([`crate::fingerprint`]) so renames keep their position.
+
+use crate::checkpoint::{path_for, Registry};
+use crate::fingerprint;
+use crate::lines::{Line, LineSplitter};
+use farol_common::bus::Producer;
+use farol_common::config::ReadFrom;
+use farol_common::health::Health;
+use farol_common::metrics::metrics;
+use farol_common::model::{Position, RawRecord, RecordKind};
+use farol_common::time::now_ms;
+use std::collections::{BTreeSet, HashMap};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Size of one read from a file.
+const CHUNK: usize = 64 * 1024;
+/// Checkpoint entries not updated for this long are dropped (7 days).
+const CHECKPOINT_MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// What a file source reads and how.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    /// Source name.
+    pub name: String,
+    /// Glob patterns.
+    pub patterns: Vec<String>,
+    /// Log lines or JSON-lines posts.
+    pub kind: RecordKind,
+    /// Platform hint for posts.
+    pub platform: Option<String>,
+    /// Where newly found files start.
+    pub read_from: ReadFrom,
+    /// Longer lines are cut.
+    pub max_line_bytes: usize,
+    /// How often globs are re-scanned and files polled for growth.
+    pub poll_interval: Duration,
+    /// The data dir holding checkpoints.
+    pub data_dir: PathBuf,
+}
+
+struct Tracked {
+    path: PathBuf,
+    file: std::fs::File,
+    splitter: LineSplitter,
+    line_no: u64,
+    /// True once the path no longer matches; the file is read to its end and dropped.
+    orphaned: bool,
+}
+
+impl FileSource {
+    /// The stream id of a file with fingerprint `fp` in this source.
+    pub fn stream_id(&self, fp: u64) -> String {
+        format!("{}:{fp:016x}", self.name)
+    }
+
+    /// Runs until `shutdown` turns true (or the bus closes). Acknowledged
+    /// positions arrive on `acks` and are checkpointed.
+    pub async fn run(
+        self,
+        producer: Arc<dyn Producer>,
+        acks: mpsc::UnboundedReceiver<Position>,
+        mut shutdown: watch::Receiver<bool>,
+        health: Health,
+    ) -> anyhow::Result<()> {
+        let ckpt_path = path_for(&self.data_dir, &self.name);
+        let registry = Registry::load(&ckpt_path)?;
+        let component = format!("source:{}", self.name);
+        let checkpointer = tokio::spawn(checkpointer(
+            ckpt_path,
+            registry.clone(),
+            acks,
+            health.clone(),
+            component.clone(),
+        ));
+        health.up(&component);
+        let mut tracked: HashMap<String, Tracked> = HashMap::new();
+        'outer: loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            self.scan(&registry, &mut tracked);
+            let mut done = Vec::new();
+            for (stream, t) in tracked.iter_mut() {
+                match self
+                    .read_available(stream, t, producer.as_ref(), &mut shutdown)
+                    .await
+                {
+                    Ok(ReadOutcome::Eof) => {
+                        if t.orphaned {
+                            done.push(stream.clone());
+                        }
+                    }
+                    Ok(ReadOutcome::Stopped) => break 'outer,
+                    Err(e) => {
+                        metrics()
+                            .source_errors
+                            .with_label_values(&[&self.name])
+                            .inc();
+                        tracing::warn!(source = %self.name, path = %t.path.display(), error = %e, "read failed; will retry");
+                    }
+                }
+            }
+            for s in done {
+                tracked.remove(&s);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        drop(tracked);
+        // The checkpointer ends when the ack router drops its sender; give it
+        // the chance to write what was acknowledged so far.
+        checkpointer.abort();
+        Ok(())
+    }
+
+    /// Finds new files, notices renamed and vanished ones.
+    fn scan(&self, registry: &Registry, tracked: &mut HashMap<String, Tracked>) {
+        let mut seen = BTreeSet::new();
+        for pat in &self.patterns {
+            let Ok(paths) = glob::glob(pat) else { continue };
+            for p in paths.flatten() {
+                if p.is_file() {
+                    seen.insert(p);
+                }
+            }
+        }
+        let known: HashMap<PathBuf, String> = tracked
+            .iter()
+            .map(|(s, t)| (t.path.clone(), s.clone()))
+            .collect();
+        for path in &seen {
+            if known.contains_key(path) {
+                continue;
+            }
+            let mut file = match std::fs::File::open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), error = %e, "cannot open yet");
+                    continue;
+                }
+            };
+            let fp = match fingerprint::of_file(&mut file) {
+                Ok(Some(fp)) => fp,
+                Ok(None) => continue, // too short to identify; retried next scan
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot fingerprint");
+                    continue;
+                }
+            };
+            let stream = self.stream_id(fp);
+            if let Some(t) = tracked.get_mut(&stream) {
+                // Same identity under a new name: a rename. Keep the position.
+                t.path = path.clone();
+                t.orphaned = false;
+                continue;
+            }
+            let (start, line_no) = match registry.streams.get(&stream) {
+                Some(e) => (e.end, e.line_no),
+                None => match self.read_from {
+                    ReadFrom::Beginning => (0, 0),
+                    ReadFrom::End => (file.metadata().map(|m| m.len()).unwrap_or(0), 0),
+                },
+            };
+            tracing::info!(source = %self.name, path = %path.display(), %stream, start, "following file");
+            tracked.insert(
+                stream,
+                Tracked {
+                    path: path.clone(),
+                    file,
+                    splitter: LineSplitter::new(start, self.max_line_bytes),
+                    line_no,
+                    orphaned: false,
+                },
+            );
+        }
+        for t in tracked.values_mut() {
+            if !seen.contains(&t.path) {
+                t.orphaned = true;
+            }
+        }
+    }
+
+    async fn read_available(
+        &self,
+        stream: &str,
+        t: &mut Tracked,
+        producer: &dyn Producer,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> std::io::Result<ReadOutcome> {
+        let len = t.file.metadata()?.len();
+        if len < t.splitter.next_offset() {
+            // Truncated in place: start over from the beginning.
+            tracing::warn!(source = %self.name, path = %t.path.display(), "file truncated; reading from the start");
+            t.splitter = LineSplitter::new(0, self.max_line_bytes);
+            t.line_no = 0;
+        }
+        t.file.seek(SeekFrom::Start(t.splitter.next_offset()))?;
+        let mut buf = vec![0u8; CHUNK];
+        let path_str = t.path.to_string_lossy().into_owned();
+        loop {
+            if *shutdown.borrow() {
+                return Ok(ReadOutcome::Stopped);
+            }
+            let n = t.file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(ReadOutcome::Eof);
+            }
+            metrics()
+                .bytes_read
+                .with_label_values(&[&self.name])
+                .inc_by(n as u64);
+            let mut lines: Vec<Line> = Vec::new();
+            t.splitter.feed(&buf[..n], |l| lines.push(l));
+            for l in lines {
+                t.line_no += 1;
+                if l.truncated {
+                    metrics()
+                        .truncated_lines
+                        .with_label_values(&[&self.name])
+                        .inc();
+                }
+                let rec = RawRecord {
+                    source: self.name.clone(),
+                    stream: stream.to_string(),
+                    kind: self.kind,
+                    platform: self.platform.clone(),
+                    file: Some(path_str.clone()),
+                    line_no: t.line_no,
+                    offset: l.start,
+                    end: l.end,
+                    payload: l.bytes,
+                    truncated: l.truncated,
+                    ingest_ms: now_ms(),
+                };
+                tokio::select! {
+                    r = producer.publish(rec) => {
+                        if r.is_err() {
+                            return Ok(ReadOutcome::Stopped);
+                        }
+                    }
+                    _ = shutdown.changed() => return Ok(ReadOutcome::Stopped),
+                }
+                metrics()
+                    .records_read
+                    .with_label_values(&[&self.name])
+                    .inc();
+            }
+        }
+    }
+}
+
+enum ReadOutcome {
+    Eof,
+    Stopped,
+}
+
+/// Applies acknowledged positions to the registry and writes it, batching
+/// whatever arrived together into one atomic write.
+async fn checkpointer(
+    path: PathBuf,
+    mut registry: Registry,
+    mut acks: mpsc::UnboundedReceiver<Position>,
+    health: Health,
+    component: String,
+) {
+    registry.expire(now_ms(), CHECKPOINT_MAX_AGE_MS);
+    while let Some(first) = acks.recv().await {
+        let mut batch = vec![first];
+        while let Ok(p) = acks.try_recv() {
+            batch.push(p);
+        }
+        let now = now_ms();
+        for p in batch {
+            let path_hint = registry
+                .streams
+                .get(&p.stream)
+                .map(|e| e.path.clone())
+                .unwrap_or_default();
+            registry.advance(&p.stream, &path_hint, p.end, p.line_no, now);
+        }
+        let r = registry.clone();
+        let p = path.clone();
+        match tokio::task::spawn_blocking(move || r.save(&p)).await {
+            Ok(Ok(())) => health.up(&component),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "checkpoint write failed");
+                health.down(&component, e.to_string());
+            }
+            Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+        }
+    }
+}
+
+/// Reads whole files once (batch mode), calling `emit` for every line
+/// including an unterminated last one.
+pub fn read_file_lines(
+    path: &Path,
+    max_line_bytes: usize,
+    mut emit: impl FnMut(Line),
+) -> std::io::Result<u64> {
+    let mut f = std::fs::File::open(path)?;
+    let mut s = LineSplitter::new(0, max_line_bytes);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        s.feed(&buf[..n], &mut emit);
+    }
+    if let Some(l) = s.finish() {
+        emit(l);
+    }
+    Ok(s.next_offset())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use farol_common::bus::{embedded, AckRouter, Consumer};
+    use std::io::Write;
+
+    fn source(dir: &Path, pattern: &str) -> FileSource {
+        FileSource {
+            name: "t".into(),
+            patterns: vec![dir.join(pattern).to_string_lossy().into_owned()],
+            kind: RecordKind::Log,
+            platform: None,
+            read_from: ReadFrom::Beginning,
+            max_line_bytes: 1024,
+            poll_interval: Duration::from_millis(20),
+            data_dir: dir.join("data"),
+        }
+    }
+
+    async fn next_lines(c: &mut impl Consumer, n: usize) -> Vec<RawRecord> {
+        let mut out = vec![];
+        while out.len() < n {
+            let d = tokio::time::timeout(Duration::from_secs(5), c.recv())
+                .await
+                .expect("line within 5s")
+                .expect("bus open");
+            out.push(d.record);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn follows_appends_and_resumes_from_acknowledged_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("a.log");
+        std::fs::write(&log, "one\ntwo\n").unwrap();
+        let router = AckRouter::default();
+        let (p, mut cs) = embedded(1, 64);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let src = source(d.path(), "*.log");
+        let task = tokio::spawn(src.clone().run(
+            Arc::new(p),
+            router.register("t"),
+            stop_rx,
+            Health::default(),
+        ));
+        let got = next_lines(&mut cs[0], 2).await;
+        assert_eq!(got[1].payload, b"two");
+        assert_eq!(got[1].line_no, 2);
+        // Append, including a partial line that must wait for its newline.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(b"three\nfo").unwrap();
+        let got3 = next_lines(&mut cs[0], 1).await;
+        assert_eq!(got3[0].payload, b"three");
+        // Acknowledge only the first two lines, then stop.
+        router.ack([Position {
+            source: "t".into(),
+            stream: got[1].stream.clone(),
+            end: got[1].end,
+            line_no: 2,
+        }]);
+        let ckpt = path_for(&d.path().join("data"), "t");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Registry::load(&ckpt).unwrap().streams.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "checkpoint written");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop_tx.send(true).unwrap();
+        task.await.unwrap().unwrap();
+        f.write_all(b"ur\n").unwrap();
+        // Restart: the unacknowledged 'three' is read again, then 'four'.
+        let (p2, mut cs2) = embedded(1, 64);
+        let (_stop2, stop_rx2) = watch::channel(false);
+        let r2 = AckRouter::default();
+        tokio::spawn(src.run(Arc::new(p2), r2.register("t"), stop_rx2, Health::default()));
+        let again = next_lines(&mut cs2[0], 2).await;
+        assert_eq!(again[0].payload, b"three");
+        assert_eq!(again[0].line_no, 3);
+        assert_eq!(again[1].payload, b"four");
+    }
+
+    #[tokio::test]
+    async fn picks_up_new_files_and_keeps_position_across_rename() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, mut cs) = embedded(1, 64);
+        let (_stop, stop_rx) = watch::channel(false);
+        let router = AckRouter::default();
+        tokio::spawn(source(d.path(), "*.log").run(
+            Arc::new(p),
+            router.register("t"),
+            stop_rx,
+            Health::default(),
+        ));
+        std::fs::write(d.path().join("x.log"), "x1\n").unwrap();
+        assert_eq!(next_lines(&mut cs[0], 1).await[0].payload, b"x1");
+        std::fs::rename(d.path().join("x.log"), d.path().join("y.log")).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(d.path().join("y.log"))
+            .unwrap();
+        f.write_all(b"x2\n").unwrap();
+        let got = next_lines(&mut cs[0], 1).await;
+        assert_eq!(got[0].payload, b"x2", "renamed file continues, not re-read");
+        assert_eq!(got[0].line_no, 2);
+    }
+}
