@@ -5,7 +5,7 @@
 use crate::query::TrendItem;
 use farol_common::model::{AggKind, BucketKey};
 use farol_common::time::Millis;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 type Bucket = HashMap<(String, String), u64>;
 
@@ -13,11 +13,13 @@ type Bucket = HashMap<(String, String), u64>;
 #[derive(Debug, Default)]
 pub struct Counts {
     by_kind: HashMap<AggKind, BTreeMap<Millis, Bucket>>,
+    sources: HashMap<AggKind, HashSet<String>>,
 }
 
 impl Counts {
     /// Adds `n` to a counter and returns its new value.
     pub fn add(&mut self, k: &BucketKey, n: u64) -> u64 {
+        self.note_source(k);
         let c = self
             .by_kind
             .entry(k.kind)
@@ -32,12 +34,25 @@ impl Counts {
 
     /// Sets a counter (when loading durable state).
     pub fn set(&mut self, k: &BucketKey, n: u64) {
+        self.note_source(k);
         self.by_kind
             .entry(k.kind)
             .or_default()
             .entry(k.bucket_start)
             .or_default()
             .insert((k.source.clone(), k.key.clone()), n);
+    }
+
+    fn note_source(&mut self, k: &BucketKey) {
+        let set = self.sources.entry(k.kind).or_default();
+        if !set.contains(&k.source) {
+            set.insert(k.source.clone());
+        }
+    }
+
+    /// True when `source` has counted anything of `kind`.
+    pub fn has_source(&self, kind: AggKind, source: &str) -> bool {
+        self.sources.get(&kind).is_some_and(|s| s.contains(source))
     }
 
     /// Current value of a counter.

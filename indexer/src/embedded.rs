@@ -279,10 +279,13 @@ impl Inner {
         Ok(positions)
     }
 
-    fn watermark(&self, st: &State, source: Option<&str>) -> Option<Millis> {
+    /// The most advanced watermark among the streams of sources that count
+    /// `kind` (and of `source` when given): sources never hold each other back.
+    fn watermark(&self, st: &State, kind: AggKind, source: Option<&str>) -> Option<Millis> {
         st.streams
             .values()
             .filter(|s| source.is_none_or(|x| x == s.source))
+            .filter(|s| st.counts.has_source(kind, &s.source))
             .filter_map(|s| s.watermark)
             .max()
     }
@@ -295,7 +298,7 @@ impl Inner {
                 let span = match at {
                     Some(at) => Some(window.containing(*at)),
                     None => self
-                        .watermark(&st, q.source.as_deref())
+                        .watermark(&st, q.kind, q.source.as_deref())
                         .map(|wm| window.last_closed(wm)),
                 };
                 (Some(window.name.clone()), span)

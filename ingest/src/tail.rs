@@ -120,9 +120,11 @@ impl FileSource {
             }
         }
         drop(tracked);
-        // The checkpointer ends when the ack router drops its sender; give it
-        // the chance to write what was acknowledged so far.
-        checkpointer.abort();
+        // Releasing the producer lets the bus drain and close; the final
+        // acknowledgements then arrive and the checkpointer ends when the
+        // ack router is dropped.
+        drop(producer);
+        let _ = checkpointer.await;
         Ok(())
     }
 
@@ -395,6 +397,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         stop_tx.send(true).unwrap();
+        drop(router);
         task.await.unwrap().unwrap();
         f.write_all(b"ur\n").unwrap();
         // Restart: the unacknowledged 'three' is read again, then 'four'.

@@ -1,0 +1,154 @@
+//! Command-line surface: argument types and dispatch to the subcommands.
+
+use crate::{batch, pipeline, sources};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use farol_common::config::{self, Config, ConfigError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Real-time log and social-feed analytics.
+#[derive(Parser, Debug)]
+#[command(name = "farol", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Every component in one process (embedded bus and index unless configured).
+    Run(RunArgs),
+    /// Re-process historical files through the same parsing and windowing.
+    Batch(BatchArgs),
+    /// Validate a config file and print every problem found.
+    CheckConfig {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+/// Options shared by commands that read a config.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Config file (TOML). Every key can also be set as FAROL_SECTION__KEY.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Where checkpoints and the embedded index live [default: ./farol-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// API address; port 0 picks a free one (printed as `listening on http://…`).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Log files to tail (globs); each file is a source named after its stem.
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
+    pub logs: Vec<String>,
+    /// JSON-lines post files to tail; each file is a source named after its stem.
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
+    pub posts: Vec<String>,
+}
+
+/// Output of `farol batch`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchFormat {
+    /// Write events and counts into the embedded index under the data dir.
+    Index,
+    /// Print one JSON object per base bucket, kind, source and key on stdout.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct BatchArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Where the aggregates go.
+    #[arg(long, value_enum, default_value = "index")]
+    pub format: BatchFormat,
+    /// Files or globs: log files, or JSON-lines posts (recognized by content).
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+}
+
+fn report(errs: &[ConfigError]) {
+    for e in errs {
+        eprintln!("config error: {e}");
+    }
+}
+
+/// Loads the config file (if any) with environment overrides and CLI flags.
+pub fn load_config(common: &CommonArgs) -> Result<Config, ExitCode> {
+    let mut cfg = config::load(common.config.as_deref()).map_err(|errs| {
+        report(&errs);
+        ExitCode::FAILURE
+    })?;
+    if let Some(d) = &common.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+/// Runs a subcommand; `Ok(code)` for handled outcomes, `Err` for failures.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig { file } => match config::load(Some(&file)) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok ({} log sources, {} feeds, {} post sources)",
+                    file.display(),
+                    cfg.logs.len(),
+                    cfg.feeds.len(),
+                    cfg.posts.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errs) => {
+                report(&errs);
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Run(args) => {
+            let mut cfg = match load_config(&args.common) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            if let Some(l) = &args.listen {
+                cfg.api.listen = l.clone();
+            }
+            let demo = args.common.config.is_none() && args.logs.is_empty() && args.posts.is_empty();
+            if demo {
+                sources::install_demo(&mut cfg).context("preparing the demo data")?;
+            } else {
+                sources::add_cli_sources(&mut cfg, &args.logs, &args.posts);
+            }
+            let errs = config::validate(&cfg);
+            if !errs.is_empty() {
+                report(&errs);
+                return Ok(ExitCode::FAILURE);
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(pipeline::run(cfg, demo))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Batch(args) => {
+            let cfg = match load_config(&args.common) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(batch::run(cfg, args.format, &args.paths))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

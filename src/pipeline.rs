@@ -1,0 +1,196 @@
+//! `farol run`: wires every component in one process.
+//!
+//! ```text
+//! file sources ──publish──▶ embedded bus ──▶ processor tasks ──batches──▶ index sink
+//!      ▲                                                                   │
+//!      └──────────────── acknowledgements (after commit) ◀─────────────────┘
+//! ```
+//! Shutdown runs the same way data flows: sources stop, the bus drains,
+//! processors flush, the sink commits a last time, acknowledgements reach the
+//! checkpoints, then the process exits.
+
+use crate::api;
+use anyhow::{bail, Context};
+use farol_common::bus::{self, AckRouter, Producer};
+use farol_common::config::Config;
+use farol_common::health::Health;
+use farol_common::model::RecordKind;
+use farol_indexer::embedded::EmbeddedIndex;
+use farol_indexer::sink::run_sink;
+use farol_indexer::Index;
+use farol_ingest::tail::FileSource;
+use farol_processor::processor::{Parsers, Processor};
+use farol_processor::task::run_partition;
+use farol_processor::window::WindowParams;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// How often file sources look for new files and new lines.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often processors flush to the index.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Opens the embedded index of a data dir.
+pub fn open_index(cfg: &Config) -> anyhow::Result<EmbeddedIndex> {
+    let dir = cfg.data_dir.join("index");
+    EmbeddedIndex::open(&dir, cfg.index.writer_memory_mb).with_context(|| {
+        format!(
+            "opening the embedded index in {} (is another farol using this data dir?)",
+            dir.display()
+        )
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Runs until SIGINT/SIGTERM or a fatal component error.
+pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    if cfg.kafka.is_some() || cfg.elasticsearch.is_some() {
+        bail!("the Kafka bus and the Elasticsearch index are not part of this build yet; remove [kafka] and [elasticsearch] to use the embedded bus and index");
+    }
+    if !cfg.feeds.is_empty() {
+        bail!("[[feeds]] (HTTP pollers) are not part of this build yet; use [[posts]] files for now");
+    }
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    let index = Arc::new(open_index(&cfg)?);
+    let health = Health::default();
+    let params = WindowParams::from_config(&cfg.windows);
+    let parsers = Parsers::new(cfg.logs.iter().map(|l| (l.name.as_str(), &l.format)))
+        .context("compiling log formats")?;
+    let restored = index.stream_states();
+    let (producer, consumers) = bus::embedded(cfg.bus.partitions, cfg.bus.capacity);
+    let acks = AckRouter::default();
+
+    let (sink_tx, sink_rx) = mpsc::channel(cfg.bus.partitions as usize * 2);
+    let mut sink = tokio::spawn(run_sink(
+        index.clone() as Arc<dyn Index>,
+        sink_rx,
+        acks.clone(),
+        cfg.index.commit_interval,
+        health.clone(),
+    ));
+    let mut processors = Vec::new();
+    for c in consumers {
+        let proc = Processor::new(params.clone(), parsers.clone(), &restored);
+        processors.push(tokio::spawn(run_partition(
+            Box::new(c),
+            proc,
+            sink_tx.clone(),
+            FLUSH_INTERVAL,
+        )));
+    }
+    drop(sink_tx);
+    health.up("processor");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let producer: Arc<dyn Producer> = Arc::new(producer);
+    let mut sources = Vec::new();
+    let file_sources = cfg
+        .logs
+        .iter()
+        .map(|l| FileSource {
+            name: l.name.clone(),
+            patterns: l.paths.clone(),
+            kind: RecordKind::Log,
+            platform: None,
+            read_from: l.read_from,
+            max_line_bytes: l.max_line_bytes,
+            poll_interval: POLL_INTERVAL,
+            data_dir: cfg.data_dir.clone(),
+        })
+        .chain(cfg.posts.iter().map(|p| FileSource {
+            name: p.name.clone(),
+            patterns: p.paths.clone(),
+            kind: RecordKind::Post,
+            platform: Some("jsonl".into()),
+            read_from: p.read_from,
+            max_line_bytes: 1024 * 1024,
+            poll_interval: POLL_INTERVAL,
+            data_dir: cfg.data_dir.clone(),
+        }));
+    for src in file_sources {
+        let rx = acks.register(&src.name);
+        let name = src.name.clone();
+        let h = health.clone();
+        let fut = src.run(producer.clone(), rx, stop_rx.clone(), health.clone());
+        sources.push(tokio::spawn(async move {
+            if let Err(e) = fut.await {
+                tracing::error!(source = %name, error = %e, "source stopped");
+                h.down(&format!("source:{name}"), e.to_string());
+            }
+        }));
+    }
+    drop(producer);
+
+    let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
+        .await
+        .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
+    let addr = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}")?;
+        if demo {
+            writeln!(
+                out,
+                "demo: tailing the bundled access log and Mastodon posts from {}\n  dashboard: http://{addr}/\n  trends:    curl 'http://{addr}/trends?kind=log_class&window=1h'\n             curl 'http://{addr}/trends?kind=hashtag&window=1h'\n  search:    curl 'http://{addr}/search?q=kibana&kind=log'\n  stop with Ctrl-C",
+                cfg.data_dir.join("demo").display()
+            )?;
+        }
+        out.flush()?;
+    }
+    let app = api::router(api::AppState {
+        index: index.clone() as Arc<dyn Index>,
+        health: health.clone(),
+        windows: params.windows.clone(),
+        bucket_ms: params.bucket,
+    });
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    let early = tokio::select! {
+        _ = shutdown_signal() => None,
+        r = &mut sink => Some(r),
+    };
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    if let Some(r) = early {
+        // The sink stopped on its own: that is a failure (a commit error).
+        r.context("index sink task")??;
+        bail!("the index sink stopped unexpectedly");
+    }
+    for p in processors {
+        let _ = p.await;
+    }
+    sink.await.context("index sink task")??;
+    drop(acks);
+    for s in sources {
+        let _ = s.await;
+    }
+    let _ = server.await;
+    Ok(())
+}
