@@ -29,6 +29,8 @@ use tokio::sync::{mpsc, watch};
 
 /// How often file sources look for new files and new lines.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a file must stay unchanged before its unterminated last line is read.
+const PARTIAL_LINE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often processors flush to the index.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -115,6 +117,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             read_from: l.read_from,
             max_line_bytes: l.max_line_bytes,
             poll_interval: POLL_INTERVAL,
+            partial_line_timeout: PARTIAL_LINE_TIMEOUT,
             data_dir: cfg.data_dir.clone(),
         })
         .chain(cfg.posts.iter().map(|p| FileSource {
@@ -125,6 +128,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             read_from: p.read_from,
             max_line_bytes: 1024 * 1024,
             poll_interval: POLL_INTERVAL,
+            partial_line_timeout: PARTIAL_LINE_TIMEOUT,
             data_dir: cfg.data_dir.clone(),
         }));
     for src in file_sources {

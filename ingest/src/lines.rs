@@ -2,6 +2,10 @@
 //! chunks of any size; a line is emitted only once its terminator is seen, so
 //! a half-written line is never published. Lines longer than the maximum are
 //! cut, flagged, and the rest of them skipped up to the terminator.
+//!
+//! A reader may also give up waiting for a terminator ([`LineSplitter::finish`],
+//! e.g. a file whose last line has none): the terminator that may still come
+//! later is then swallowed instead of producing an empty line.
 
 /// One complete line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +29,9 @@ pub struct LineSplitter {
     /// Offset of the next byte to be fed.
     pos: u64,
     truncated: bool,
+    /// The previous line was emitted without its terminator; drop a `\n` (or
+    /// `\r\n`) arriving first.
+    skip_lf: bool,
 }
 
 impl LineSplitter {
@@ -36,7 +43,21 @@ impl LineSplitter {
             carry_start: pos,
             pos,
             truncated: false,
+            skip_lf: false,
         }
+    }
+
+    /// A splitter resuming at `pos` right after a line that was emitted
+    /// without its terminator (so a late `\n` is not read as an empty line).
+    pub fn after_unterminated(pos: u64, max: usize) -> Self {
+        let mut s = LineSplitter::new(pos, max);
+        s.skip_lf = true;
+        s
+    }
+
+    /// True while bytes of an unfinished line are held.
+    pub fn has_partial(&self) -> bool {
+        !self.carry.is_empty() || self.truncated
     }
 
     /// Offset of the first byte not yet part of an emitted line: where a
@@ -53,6 +74,19 @@ impl LineSplitter {
     /// Feeds a chunk, calling `emit` for each line it completes.
     pub fn feed(&mut self, chunk: &[u8], mut emit: impl FnMut(Line)) {
         let mut rest = chunk;
+        if self.skip_lf && !rest.is_empty() {
+            self.skip_lf = false;
+            let skip = if rest.starts_with(b"\r\n") {
+                2
+            } else if rest.starts_with(b"\n") {
+                1
+            } else {
+                0
+            };
+            rest = &rest[skip..];
+            self.pos += skip as u64;
+            self.carry_start = self.pos;
+        }
         while !rest.is_empty() {
             match memchr(b'\n', rest) {
                 Some(i) => {
@@ -98,6 +132,7 @@ impl LineSplitter {
         };
         self.truncated = false;
         self.carry_start = self.pos;
+        self.skip_lf = true;
         Some(line)
     }
 
@@ -150,6 +185,22 @@ mod tests {
         assert_eq!(lines[0].end, 10_001);
         assert_eq!(lines[1].bytes, b"ok");
         assert!(!lines[1].truncated);
+    }
+
+    #[test]
+    fn a_late_terminator_after_finish_is_not_an_empty_line() {
+        let mut s = LineSplitter::new(0, 10);
+        let mut out = vec![];
+        s.feed(b"a\nb", |l| out.push(l));
+        out.push(s.finish().unwrap());
+        s.feed(b"\r\nc\n", |l| out.push(l));
+        let texts: Vec<&[u8]> = out.iter().map(|l| l.bytes.as_slice()).collect();
+        assert_eq!(texts, vec![&b"a"[..], b"b", b"c"]);
+        assert_eq!(out[2].start, 5);
+        let mut r = LineSplitter::after_unterminated(3, 10);
+        let mut got = vec![];
+        r.feed(b"\nd\n", |l| got.push(l));
+        assert_eq!((got[0].bytes.as_slice(), got[0].start), (&b"d"[..], 4));
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct FileSource {
     pub max_line_bytes: usize,
     /// How often globs are re-scanned and files polled for growth.
     pub poll_interval: Duration,
+    /// An unterminated last line is emitted once its file has not grown for
+    /// this long (files whose last line has no newline are common).
+    pub partial_line_timeout: Duration,
     /// The data dir holding checkpoints.
     pub data_dir: PathBuf,
 }
@@ -56,6 +59,8 @@ struct Tracked {
     line_no: u64,
     /// True once the path no longer matches; the file is read to its end and dropped.
     orphaned: bool,
+    /// When the file last grew.
+    last_growth: std::time::Instant,
 }
 
 impl FileSource {
@@ -176,15 +181,21 @@ impl FileSource {
                     ReadFrom::End => (file.metadata().map(|m| m.len()).unwrap_or(0), 0),
                 },
             };
+            let splitter = if start > 0 && !ends_line_at(&mut file, start) {
+                LineSplitter::after_unterminated(start, self.max_line_bytes)
+            } else {
+                LineSplitter::new(start, self.max_line_bytes)
+            };
             tracing::info!(source = %self.name, path = %path.display(), %stream, start, "following file");
             tracked.insert(
                 stream,
                 Tracked {
                     path: path.clone(),
                     file,
-                    splitter: LineSplitter::new(start, self.max_line_bytes),
+                    splitter,
                     line_no,
                     orphaned: false,
+                    last_growth: std::time::Instant::now(),
                 },
             );
         }
@@ -217,14 +228,21 @@ impl FileSource {
                 return Ok(ReadOutcome::Stopped);
             }
             let n = t.file.read(&mut buf)?;
+            let mut lines: Vec<Line> = Vec::new();
             if n == 0 {
-                return Ok(ReadOutcome::Eof);
+                let quiet = t.last_growth.elapsed() >= self.partial_line_timeout;
+                if !(quiet && t.splitter.has_partial()) {
+                    return Ok(ReadOutcome::Eof);
+                }
+                // The writer left an unterminated last line and went quiet.
+                lines.extend(t.splitter.finish());
+            } else {
+                t.last_growth = std::time::Instant::now();
             }
             metrics()
                 .bytes_read
                 .with_label_values(&[&self.name])
                 .inc_by(n as u64);
-            let mut lines: Vec<Line> = Vec::new();
             t.splitter.feed(&buf[..n], |l| lines.push(l));
             for l in lines {
                 t.line_no += 1;
@@ -261,6 +279,18 @@ impl FileSource {
                     .inc();
             }
         }
+    }
+}
+
+/// True when the byte before `pos` is a line terminator (or `pos` is 0).
+fn ends_line_at(file: &mut std::fs::File, pos: u64) -> bool {
+    if pos == 0 {
+        return true;
+    }
+    let mut b = [0u8; 1];
+    match file.seek(SeekFrom::Start(pos - 1)).and_then(|_| file.read_exact(&mut b)) {
+        Ok(()) => b[0] == b'\n',
+        Err(_) => true,
     }
 }
 
@@ -344,6 +374,7 @@ mod tests {
             read_from: ReadFrom::Beginning,
             max_line_bytes: 1024,
             poll_interval: Duration::from_millis(20),
+            partial_line_timeout: Duration::from_millis(300),
             data_dir: dir.join("data"),
         }
     }
