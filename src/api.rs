@@ -43,12 +43,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A rejected parameter: HTTP 400 with `{"error": "<param>: <why>"}`.
+struct BadParam(String);
+
+impl BadParam {
+    fn new(param: &str, why: impl std::fmt::Display) -> Self {
+        BadParam(format!("{param}: {why}"))
+    }
+}
+
+impl IntoResponse for BadParam {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, Json(json!({ "error": self.0 }))).into_response()
+    }
+}
+
 fn bad(param: &str, why: impl std::fmt::Display) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({ "error": format!("{param}: {why}") })),
-    )
-        .into_response()
+    BadParam::new(param, why).into_response()
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -59,21 +70,24 @@ fn internal(e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-fn time_param(p: &HashMap<String, String>, name: &str) -> Result<Option<Millis>, Response> {
+fn time_param(p: &HashMap<String, String>, name: &str) -> Result<Option<Millis>, BadParam> {
     match p.get(name) {
         None => Ok(None),
         Some(v) => parse_rfc3339(v)
             .map(Some)
-            .ok_or_else(|| bad(name, format!("'{v}' is not an RFC 3339 time"))),
+            .ok_or_else(|| BadParam::new(name, format!("'{v}' is not an RFC 3339 time"))),
     }
 }
 
-fn limit_param(p: &HashMap<String, String>) -> Result<usize, Response> {
+fn limit_param(p: &HashMap<String, String>) -> Result<usize, BadParam> {
     match p.get("limit") {
         None => Ok(10),
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(bad("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))),
+            _ => Err(BadParam::new(
+                "limit",
+                format!("must be an integer from 1 to {MAX_LIMIT}"),
+            )),
         },
     }
 }
@@ -88,7 +102,7 @@ async fn trends(State(s): State<AppState>, Query(p): Query<HashMap<String, Strin
     };
     let limit = match limit_param(&p) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (from, to, at) = match (
         time_param(&p, "from"),
@@ -96,11 +110,14 @@ async fn trends(State(s): State<AppState>, Query(p): Query<HashMap<String, Strin
         time_param(&p, "at"),
     ) {
         (Ok(f), Ok(t), Ok(a)) => (f, t, a),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r.into_response(),
     };
     let range = match (p.get("window"), from, to) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return bad("window", "use either window (with optional at) or from and to")
+            return bad(
+                "window",
+                "use either window (with optional at) or from and to",
+            )
         }
         (Some(w), None, None) => match s.windows.iter().find(|x| &x.name == w) {
             Some(window) => TrendsRange::Window {
@@ -109,7 +126,10 @@ async fn trends(State(s): State<AppState>, Query(p): Query<HashMap<String, Strin
             },
             None => {
                 let names: Vec<&str> = s.windows.iter().map(|w| w.name.as_str()).collect();
-                return bad("window", format!("'{w}' is not one of {}", names.join(", ")));
+                return bad(
+                    "window",
+                    format!("'{w}' is not one of {}", names.join(", ")),
+                );
             }
         },
         (None, Some(from), Some(to)) => {
@@ -120,7 +140,10 @@ async fn trends(State(s): State<AppState>, Query(p): Query<HashMap<String, Strin
                 if v.rem_euclid(s.bucket_ms) != 0 {
                     return bad(
                         name,
-                        format!("must be aligned to the {} s base bucket", s.bucket_ms / 1000),
+                        format!(
+                            "must be aligned to the {} s base bucket",
+                            s.bucket_ms / 1000
+                        ),
                     );
                 }
             }
@@ -148,7 +171,7 @@ async fn trends(State(s): State<AppState>, Query(p): Query<HashMap<String, Strin
 async fn search(State(s): State<AppState>, Query(p): Query<HashMap<String, String>>) -> Response {
     let limit = match limit_param(&p) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let kind = match p.get("kind").map(String::as_str) {
         None => None,
@@ -157,7 +180,7 @@ async fn search(State(s): State<AppState>, Query(p): Query<HashMap<String, Strin
     };
     let (from, to) = match (time_param(&p, "from"), time_param(&p, "to")) {
         (Ok(f), Ok(t)) => (f, t),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
     let q = SearchQuery {
         q: p.get("q").cloned().unwrap_or_default(),
@@ -180,7 +203,11 @@ async fn healthz(State(s): State<AppState>) -> Response {
         .collect();
     let components: Vec<&String> = snap.keys().collect();
     if failing.is_empty() {
-        (StatusCode::OK, Json(json!({"status": "ok", "components": components}))).into_response()
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "components": components})),
+        )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -120,7 +120,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(l) = &args.listen {
                 cfg.api.listen = l.clone();
             }
-            let demo = args.common.config.is_none() && args.logs.is_empty() && args.posts.is_empty();
+            let demo =
+                args.common.config.is_none() && args.logs.is_empty() && args.posts.is_empty();
             if demo {
                 sources::install_demo(&mut cfg).context("preparing the demo data")?;
             } else {

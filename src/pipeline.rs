@@ -69,7 +69,9 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         bail!("the Kafka bus and the Elasticsearch index are not part of this build yet; remove [kafka] and [elasticsearch] to use the embedded bus and index");
     }
     if !cfg.feeds.is_empty() {
-        bail!("[[feeds]] (HTTP pollers) are not part of this build yet; use [[posts]] files for now");
+        bail!(
+            "[[feeds]] (HTTP pollers) are not part of this build yet; use [[posts]] files for now"
+        );
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;

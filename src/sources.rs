@@ -19,7 +19,13 @@ pub fn stem_name(path: &str) -> String {
         .unwrap_or_else(|| path.to_string());
     let clean: String = stem
         .chars()
-        .map(|c| if c == '*' || c == '?' || c == '[' || c == ']' { '_' } else { c })
+        .map(|c| {
+            if c == '*' || c == '?' || c == '[' || c == ']' {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     if clean.is_empty() {
         "files".into()
@@ -42,7 +48,11 @@ fn expand(patterns: &[String], taken: &mut HashSet<String>) -> Vec<(String, Stri
                     .collect()
             })
             .unwrap_or_default();
-        let items = if matches.is_empty() { vec![pat.clone()] } else { matches };
+        let items = if matches.is_empty() {
+            vec![pat.clone()]
+        } else {
+            matches
+        };
         for path in items {
             let base = stem_name(&path);
             let mut name = base.clone();

@@ -11,8 +11,17 @@ use std::time::Duration;
 use support::{await_totals, shared_data, Farol};
 
 const LOGHUB: &[&str] = &[
-    "Apache", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH", "Proxifier",
-    "Spark", "Zookeeper",
+    "Apache",
+    "HDFS",
+    "HPC",
+    "Hadoop",
+    "HealthApp",
+    "Linux",
+    "Mac",
+    "OpenSSH",
+    "Proxifier",
+    "Spark",
+    "Zookeeper",
 ];
 
 /// The BRIEF §5 class of a `Level` cell; anything that is not a severity
@@ -81,7 +90,12 @@ fn loghub_access_and_posts_match_ground_truth() {
     let data = tempfile::tempdir().unwrap();
     let logs: Vec<String> = LOGHUB
         .iter()
-        .map(|n| shared.join(format!("loghub/{n}_2k.log")).to_string_lossy().into_owned())
+        .map(|n| {
+            shared
+                .join(format!("loghub/{n}_2k.log"))
+                .to_string_lossy()
+                .into_owned()
+        })
         .chain([shared
             .join("access/elastic_apache_logs.log")
             .to_string_lossy()
@@ -98,12 +112,24 @@ fn loghub_access_and_posts_match_ground_truth() {
     for n in LOGHUB {
         let want = loghub_truth(&shared.join(format!("loghub/{n}_2k.log_structured.csv")));
         assert_eq!(want.values().sum::<u64>(), 2000);
-        await_totals(&f, "log_class", &format!("{n}_2k"), &want, Duration::from_secs(90));
+        await_totals(
+            &f,
+            "log_class",
+            &format!("{n}_2k"),
+            &want,
+            Duration::from_secs(90),
+        );
     }
     let want = access_truth(&shared.join("access/elastic_apache_logs.log"));
     // SOURCES.md: 200:9126 304:445 404:213 301:164 206:45 500:3 416:2 403:2
     assert_eq!(want["2xx"], 9126 + 45);
-    await_totals(&f, "log_class", "elastic_apache_logs", &want, Duration::from_secs(90));
+    await_totals(
+        &f,
+        "log_class",
+        "elastic_apache_logs",
+        &want,
+        Duration::from_secs(90),
+    );
     let want = mastodon_truth(&shared.join("social/raw/rtoot_mastodonsocial_statuses.jsonl"));
     await_totals(
         &f,

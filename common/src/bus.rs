@@ -206,8 +206,12 @@ mod tests {
         let (p, _cs) = embedded(1, 2);
         p.publish(rec("a", 1)).await.unwrap();
         p.publish(rec("a", 2)).await.unwrap();
-        let third = tokio::time::timeout(std::time::Duration::from_millis(50), p.publish(rec("a", 3)));
-        assert!(third.await.is_err(), "publish must wait while the partition is full");
+        let third =
+            tokio::time::timeout(std::time::Duration::from_millis(50), p.publish(rec("a", 3)));
+        assert!(
+            third.await.is_err(),
+            "publish must wait while the partition is full"
+        );
     }
 
     #[test]

@@ -79,7 +79,12 @@ impl Metrics {
         r.register(Box::new(watermark_seconds.clone()))
             .expect("metric registered once");
         Metrics {
-            records_read: counter(&r, "records_read_total", "Records read by sources", &["source"]),
+            records_read: counter(
+                &r,
+                "records_read_total",
+                "Records read by sources",
+                &["source"],
+            ),
             bytes_read: counter(&r, "bytes_read_total", "Bytes read by sources", &["source"]),
             records_processed: counter(
                 &r,
@@ -111,7 +116,12 @@ impl Metrics {
                 "Lines without a readable timestamp",
                 &["source"],
             ),
-            invalid_utf8: counter(&r, "invalid_utf8_total", "Lines not valid UTF-8", &["source"]),
+            invalid_utf8: counter(
+                &r,
+                "invalid_utf8_total",
+                "Lines not valid UTF-8",
+                &["source"],
+            ),
             truncated_lines: counter(
                 &r,
                 "truncated_lines_total",

@@ -9,9 +9,7 @@ use crate::query::{SearchQuery, Trends, TrendsQuery, TrendsRange};
 use crate::{Index, IndexError};
 use async_trait::async_trait;
 use farol_common::metrics::metrics;
-use farol_common::model::{
-    AggKind, Batch, BucketKey, DeadLetter, Event, Position, StreamState,
-};
+use farol_common::model::{AggKind, Batch, BucketKey, DeadLetter, Event, Position, StreamState};
 use farol_common::time::{rfc3339, Millis};
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
@@ -90,7 +88,8 @@ fn lock_err<T>(_: T) -> IndexError {
 impl EmbeddedIndex {
     /// Opens (or creates) the index in `dir` and loads its durable state.
     pub fn open(dir: &Path, writer_memory_mb: usize) -> Result<Self, IndexError> {
-        std::fs::create_dir_all(dir).map_err(|e| IndexError::Directory(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| IndexError::Directory(format!("{}: {e}", dir.display())))?;
         let (schema, f) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| IndexError::Directory(format!("{}: {e}", dir.display())))?;
@@ -120,7 +119,9 @@ impl EmbeddedIndex {
             else {
                 continue;
             };
-            let Some(kind) = AggKind::parse(&kind) else { continue };
+            let Some(kind) = AggKind::parse(&kind) else {
+                continue;
+            };
             let bucket_start = d.get_first(f.bucket).and_then(|v| v.as_i64()).unwrap_or(0);
             let n = d.get_first(f.count).and_then(|v| v.as_u64()).unwrap_or(0);
             state.counts.set(
@@ -346,12 +347,12 @@ impl Inner {
             )),
         }
         if q.from.is_some() || q.to.is_some() {
-            let lo = q
-                .from
-                .map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(f.ts, v)));
-            let hi = q
-                .to
-                .map_or(Bound::Unbounded, |v| Bound::Excluded(Term::from_field_i64(f.ts, v)));
+            let lo = q.from.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_i64(f.ts, v))
+            });
+            let hi = q.to.map_or(Bound::Unbounded, |v| {
+                Bound::Excluded(Term::from_field_i64(f.ts, v))
+            });
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
         }
         let query = BooleanQuery::new(clauses);
@@ -496,7 +497,10 @@ mod tests {
                 kind: AggKind::LogClass,
                 source: Some("web".into()),
                 limit: 10,
-                range: TrendsRange::Between { from: 0, to: 20_000 },
+                range: TrendsRange::Between {
+                    from: 0,
+                    to: 20_000,
+                },
             })
             .await
             .unwrap();

@@ -68,10 +68,12 @@ impl Registry {
     /// Loads a registry; a missing file is an empty registry.
     pub fn load(path: &Path) -> Result<Registry, CheckpointError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| CheckpointError::Corrupt {
-                path: path.to_path_buf(),
-                source,
-            }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| CheckpointError::Corrupt {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry::default()),
             Err(source) => Err(CheckpointError::Io {
                 path: path.to_path_buf(),
@@ -122,7 +124,8 @@ impl Registry {
 
     /// Drops entries not updated for `max_age_ms`.
     pub fn expire(&mut self, now_ms: i64, max_age_ms: i64) {
-        self.streams.retain(|_, e| now_ms - e.updated_ms <= max_age_ms);
+        self.streams
+            .retain(|_, e| now_ms - e.updated_ms <= max_age_ms);
     }
 }
 

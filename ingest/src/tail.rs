@@ -288,7 +288,10 @@ fn ends_line_at(file: &mut std::fs::File, pos: u64) -> bool {
         return true;
     }
     let mut b = [0u8; 1];
-    match file.seek(SeekFrom::Start(pos - 1)).and_then(|_| file.read_exact(&mut b)) {
+    match file
+        .seek(SeekFrom::Start(pos - 1))
+        .and_then(|_| file.read_exact(&mut b))
+    {
         Ok(()) => b[0] == b'\n',
         Err(_) => true,
     }

@@ -8,9 +8,8 @@ use regex::Regex;
 use std::sync::LazyLock;
 use unicode_normalization::UnicodeNormalization;
 
-static URL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:https?://|www\.)[^\s<>]+").expect("regex compiles")
-});
+static URL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(?:https?://|www\.)[^\s<>]+").expect("regex compiles"));
 
 fn is_tag_char(c: char) -> bool {
     c.is_alphanumeric()
@@ -47,7 +46,8 @@ pub fn extract(text: &str) -> Vec<String> {
     let mut iter = text.char_indices().peekable();
     while let Some((i, c)) = iter.next() {
         let is_hash = c == '#' || c == '＃';
-        let boundary_ok = prev.is_none_or(|p| !(p.is_alphanumeric() || p == '_' || p == '&' || is_mark(p)));
+        let boundary_ok =
+            prev.is_none_or(|p| !(p.is_alphanumeric() || p == '_' || p == '&' || is_mark(p)));
         prev = Some(c);
         if !is_hash || !boundary_ok || in_url(i) {
             continue;
@@ -117,6 +117,9 @@ mod tests {
 
     #[test]
     fn platform_tags_are_normalized_and_distinct() {
-        assert_eq!(normalize_all(["Rust", "rust", "#RustLang"]), vec!["rust", "rustlang"]);
+        assert_eq!(
+            normalize_all(["Rust", "rust", "#RustLang"]),
+            vec!["rust", "rustlang"]
+        );
     }
 }

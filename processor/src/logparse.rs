@@ -425,19 +425,27 @@ fn generic(line: &str) -> ParsedLine {
         .find(|&i| i >= 64)
         .unwrap_or(line.len());
     if let Some(m) = ISO_ANYWHERE.find(&line[..head_end]) {
+        // The header stands even when its timestamp does not read
+        // (`2024-13-45 …`): the line keeps its level and inherits a time.
         p.ts = timestamp::parse(m.as_str(), TsLayout::Iso);
-        if p.ts.is_some() {
-            p.format = "log4j";
-            if let Some((lv, _)) = header_level(&line[m.end()..]) {
-                p.level = Some(lv.to_string());
-                p.class = normalize_level(lv).unwrap_or(UNKNOWN);
-            }
+        p.format = "log4j";
+        if let Some((lv, at)) = header_level(&line[m.end()..]) {
+            p.level = Some(lv.to_string());
+            p.class = normalize_level(lv).unwrap_or(UNKNOWN);
+            p.message = line[m.end() + at..].trim_start().to_string();
         }
     }
     p
 }
 
-const JSON_LEVEL: &[&str] = &["level", "severity", "log.level", "lvl", "loglevel", "levelname"];
+const JSON_LEVEL: &[&str] = &[
+    "level",
+    "severity",
+    "log.level",
+    "lvl",
+    "loglevel",
+    "levelname",
+];
 const JSON_TS: &[&str] = &["@timestamp", "timestamp", "time", "ts", "datetime", "date"];
 const JSON_MSG: &[&str] = &["message", "msg", "log", "text"];
 const JSON_STATUS: &[&str] = &["status", "status_code", "http.response.status_code"];
@@ -621,7 +629,10 @@ mod tests {
         let p = auto("<11>Jun 14 15:16:01 combo app: x");
         assert_eq!(p.class, "ERROR");
         let p = auto("<165>1 2003-10-11T22:14:15.003Z mymachine evntslog - ID47 msg");
-        assert_eq!((p.class, p.ts), ("INFO", parse_rfc3339("2003-10-11T22:14:15.003Z")));
+        assert_eq!(
+            (p.class, p.ts),
+            ("INFO", parse_rfc3339("2003-10-11T22:14:15.003Z"))
+        );
     }
 
     #[test]
@@ -655,6 +666,12 @@ mod tests {
         };
         let p = LineParser::new(&spec).unwrap().parse("x", &mut None);
         assert_eq!((p.format, p.class), ("unstructured", "UNKNOWN"));
+    }
+
+    #[test]
+    fn unreadable_timestamp_keeps_the_header_level() {
+        let p = auto("2024-13-45 99:99:99 INFO bad timestamp");
+        assert_eq!((p.class, p.ts), ("INFO", None));
     }
 
     #[test]

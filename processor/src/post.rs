@@ -62,15 +62,16 @@ pub fn parse(source: &str, platform: &str, payload: &str) -> Result<Post, PostEr
         return Err(PostError::NotAPost("not a JSON object".into()));
     }
     let id = id_of(&v).ok_or_else(|| PostError::NotAPost("no id".into()))?;
-    let created = s(&v, &["created_at"])
-        .ok_or_else(|| PostError::NotAPost("no created_at".into()))?;
+    let created =
+        s(&v, &["created_at"]).ok_or_else(|| PostError::NotAPost("no created_at".into()))?;
     let created_at = parse_created_at(created)
         .ok_or_else(|| PostError::NotAPost(format!("unreadable created_at '{created}'")))?;
     let (text, tags, author, lang, url) = if let Some(content) = s(&v, &["content"]) {
         // Mastodon status.
-        let tags = v.get("tags").and_then(Value::as_array).map(|a| {
-            hashtag::normalize_all(a.iter().filter_map(|t| t.get("name")?.as_str()))
-        });
+        let tags = v
+            .get("tags")
+            .and_then(Value::as_array)
+            .map(|a| hashtag::normalize_all(a.iter().filter_map(|t| t.get("name")?.as_str())));
         (
             html_to_text(content),
             tags,
@@ -92,14 +93,16 @@ pub fn parse(source: &str, platform: &str, payload: &str) -> Result<Post, PostEr
         let tags = entities
             .map(|e| {
                 let list = e.get("hashtags").and_then(Value::as_array);
-                hashtag::normalize_all(list.into_iter().flatten().filter_map(|h| {
-                    h.get("tag").or_else(|| h.get("text"))?.as_str()
-                }))
+                hashtag::normalize_all(
+                    list.into_iter()
+                        .flatten()
+                        .filter_map(|h| h.get("tag").or_else(|| h.get("text"))?.as_str()),
+                )
             })
             .or_else(|| {
-                v.get("hashtags").and_then(Value::as_array).map(|a| {
-                    hashtag::normalize_all(a.iter().filter_map(Value::as_str))
-                })
+                v.get("hashtags")
+                    .and_then(Value::as_array)
+                    .map(|a| hashtag::normalize_all(a.iter().filter_map(Value::as_str)))
             });
         let author = s(&v, &["user", "screen_name"])
             .or(s(&v, &["author_id"]))
@@ -171,12 +174,18 @@ mod tests {
             r##"{"id_str":"6","created_at":"Wed Aug 27 13:08:45 +0000 2008","text":"#q","entities":{"hashtags":[{"text":"Q"}]},"user":{"screen_name":"u"}}"##,
         )
         .unwrap();
-        assert_eq!((v1.hashtags, v1.author.as_deref()), (vec!["q".to_string()], Some("u")));
+        assert_eq!(
+            (v1.hashtags, v1.author.as_deref()),
+            (vec!["q".to_string()], Some("u"))
+        );
     }
 
     #[test]
     fn broken_and_foreign_json_are_errors() {
-        assert!(matches!(parse("f", "jsonl", "{\"id\":"), Err(PostError::Json(_))));
+        assert!(matches!(
+            parse("f", "jsonl", "{\"id\":"),
+            Err(PostError::Json(_))
+        ));
         assert!(matches!(
             parse("f", "jsonl", r#"{"delete":{"status":{"id":1}}}"#),
             Err(PostError::NotAPost(_))

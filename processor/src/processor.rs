@@ -173,7 +173,14 @@ impl Processor {
                     }
                     Err(e) => {
                         ts = ctx.state.last_ts.unwrap_or(rec.ingest_ms);
-                        dead_letter(&mut self.pending, &rec, "malformed_post", e.to_string(), ts, &text);
+                        dead_letter(
+                            &mut self.pending,
+                            &rec,
+                            "malformed_post",
+                            e.to_string(),
+                            ts,
+                            &text,
+                        );
                         event = None;
                     }
                 }
@@ -185,7 +192,10 @@ impl Processor {
                 let detail = format!(
                     "event time {} is behind the watermark {}",
                     farol_common::time::rfc3339(ts),
-                    ctx.state.watermark.map(farol_common::time::rfc3339).unwrap_or_default()
+                    ctx.state
+                        .watermark
+                        .map(farol_common::time::rfc3339)
+                        .unwrap_or_default()
                 );
                 dead_letter(&mut self.pending, &rec, "late", detail, ts, &text);
             }
@@ -253,7 +263,14 @@ impl Processor {
     }
 }
 
-fn dead_letter(out: &mut Batch, rec: &RawRecord, reason: &str, detail: String, ts: Millis, text: &str) {
+fn dead_letter(
+    out: &mut Batch,
+    rec: &RawRecord,
+    reason: &str,
+    detail: String,
+    ts: Millis,
+    text: &str,
+) {
     metrics()
         .dead_letters
         .with_label_values(&[&rec.source, reason])
@@ -306,7 +323,11 @@ mod tests {
     }
 
     fn count(b: &Batch, key: &str) -> u64 {
-        b.counts.iter().filter(|(k, _)| k.key == key).map(|(_, c)| c).sum()
+        b.counts
+            .iter()
+            .filter(|(k, _)| k.key == key)
+            .map(|(_, c)| c)
+            .sum()
     }
 
     #[test]
@@ -315,12 +336,17 @@ mod tests {
         p.handle(rec(RecordKind::Log, 1, b"2020-01-01 00:10:00 ERROR a"), 0);
         p.handle(rec(RecordKind::Log, 2, b"   at stack.frame(x)"), 0);
         p.handle(rec(RecordKind::Log, 3, b"\xff\xfe bad utf8"), 0);
-        p.handle(rec(RecordKind::Log, 4, b"2020-01-01 00:00:00 WARN way back"), 0);
+        p.handle(
+            rec(RecordKind::Log, 4, b"2020-01-01 00:00:00 WARN way back"),
+            0,
+        );
         let b = p.flush();
         assert_eq!(count(&b, "ERROR"), 1);
         assert_eq!(count(&b, "UNKNOWN"), 2);
         assert_eq!(count(&b, "WARN"), 1, "late lines are still counted");
-        let Event::Log(second) = &b.events[1] else { panic!() };
+        let Event::Log(second) = &b.events[1] else {
+            panic!()
+        };
         assert!(!second.ts_from_line);
         assert_eq!(second.ts, b.events[0].ts());
         assert_eq!(b.dead_letters.len(), 1);

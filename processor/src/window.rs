@@ -59,7 +59,12 @@ impl WindowParams {
     /// Watermark of a stream idle past the timeout: beyond its highest event
     /// time by the longest window, so every window holding its data closes.
     pub fn idle_watermark(&self, current: Option<Millis>, max_ts: Millis) -> Millis {
-        let longest = self.windows.iter().map(|w| w.size).max().unwrap_or(self.bucket);
+        let longest = self
+            .windows
+            .iter()
+            .map(|w| w.size)
+            .max()
+            .unwrap_or(self.bucket);
         let wm = align_down(max_ts, self.bucket) + longest;
         current.map_or(wm, |c| c.max(wm))
     }

@@ -75,7 +75,10 @@ impl Farol {
             .expect("API answers");
         let status = r.status().as_u16();
         let body = r.text().unwrap_or_default();
-        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
     }
 
     pub fn metrics(&self) -> String {
@@ -138,7 +141,13 @@ pub fn await_value<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option
 }
 
 /// Waits until `source`'s totals equal `want`; on timeout shows the difference.
-pub fn await_totals(f: &Farol, kind: &str, source: &str, want: &BTreeMap<String, u64>, limit: Duration) {
+pub fn await_totals(
+    f: &Farol,
+    kind: &str,
+    source: &str,
+    want: &BTreeMap<String, u64>,
+    limit: Duration,
+) {
     let deadline = Instant::now() + limit;
     loop {
         let got = f.totals(kind, source);
@@ -146,7 +155,9 @@ pub fn await_totals(f: &Farol, kind: &str, source: &str, want: &BTreeMap<String,
             return;
         }
         if Instant::now() > deadline {
-            panic!("{source}: {kind} totals differ from ground truth\n  want {want:?}\n  got  {got:?}");
+            panic!(
+                "{source}: {kind} totals differ from ground truth\n  want {want:?}\n  got  {got:?}"
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
