@@ -1,0 +1,102 @@
+//! Throughput of the synchronous core: parsing log lines of every known
+//! format, and the whole processor (parse + classify + bucket + watermark).
+//! Reads the Loghub samples from `../shared/data` when present (research-only
+//! data, never copied here) and the bundled access log otherwise.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use farol_common::config::{FormatSpec, WindowsConfig};
+use farol_common::model::{RawRecord, RecordKind};
+use farol_processor::logparse::LineParser;
+use farol_processor::processor::{Parsers, Processor};
+use farol_processor::window::WindowParams;
+use std::collections::HashMap;
+use std::path::Path;
+
+fn inputs() -> Vec<(String, Vec<String>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shared = root.join("../shared/data");
+    let mut files: Vec<std::path::PathBuf> = vec![root.join("samples/access.log")];
+    if let Ok(rd) = std::fs::read_dir(shared.join("loghub")) {
+        let mut logs: Vec<_> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        files.extend(logs);
+    } else {
+        eprintln!("../shared/data absent: benchmarking the bundled access log only");
+    }
+    files
+        .into_iter()
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            let name = p.file_stem()?.to_string_lossy().into_owned();
+            Some((name, text.lines().map(str::to_string).collect()))
+        })
+        .collect()
+}
+
+fn parse(c: &mut Criterion) {
+    let parser = LineParser::new(&FormatSpec::default()).expect("auto parser");
+    let mut g = c.benchmark_group("parse_line");
+    for (name, lines) in inputs() {
+        let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_function(&name, |b| {
+            b.iter(|| {
+                let mut hint = None;
+                for l in &lines {
+                    std::hint::black_box(parser.parse(l, &mut hint));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn process(c: &mut Criterion) {
+    let all = inputs();
+    let mut records = Vec::new();
+    for (name, lines) in &all {
+        let mut off = 0u64;
+        for (i, l) in lines.iter().enumerate() {
+            let end = off + l.len() as u64 + 1;
+            records.push(RawRecord {
+                source: name.clone(),
+                stream: format!("{name}:0"),
+                kind: RecordKind::Log,
+                platform: None,
+                file: Some(name.clone()),
+                line_no: i as u64 + 1,
+                offset: off,
+                end,
+                payload: l.as_bytes().to_vec(),
+                truncated: false,
+                ingest_ms: 0,
+            });
+            off = end;
+        }
+    }
+    let params = WindowParams::from_config(&WindowsConfig::default());
+    let parsers = Parsers::new([]).expect("parsers");
+    let mut g = c.benchmark_group("processor");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    g.bench_function("handle_all_samples", |b| {
+        b.iter_batched(
+            || records.clone(),
+            |recs| {
+                let mut p = Processor::new(params.clone(), parsers.clone(), &HashMap::new());
+                for r in recs {
+                    p.handle(r, 0);
+                }
+                std::hint::black_box(p.flush())
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parse, process);
+criterion_main!(benches);
