@@ -31,6 +31,8 @@ pub struct Metrics {
     pub truncated_lines: IntCounterVec,
     /// Source read errors, by source.
     pub source_errors: IntCounterVec,
+    /// Feed poll errors, by source and kind (auth, rate_limited, server, network, body, api, status).
+    pub feed_errors: IntCounterVec,
     /// Current depth of each bus partition queue.
     pub bus_depth: IntGaugeVec,
     /// Index commits.
@@ -129,6 +131,12 @@ impl Metrics {
                 &["source"],
             ),
             source_errors: counter(&r, "source_errors_total", "Source read errors", &["source"]),
+            feed_errors: counter(
+                &r,
+                "feed_errors_total",
+                "Feed poll errors by kind",
+                &["source", "kind"],
+            ),
             index_commits: counter(&r, "index_commits_total", "Index commits", &["backend"]),
             bus_depth,
             index_commit_seconds,

@@ -55,6 +55,18 @@ pub fn html_to_text(html: &str) -> String {
     html_escape::decode_html_entities(out.trim_end()).into_owned()
 }
 
+/// Creation time encoded in a platform id: X snowflakes carry milliseconds
+/// since 2010-11-04 in their top 42 bits, Mastodon ids milliseconds since the
+/// epoch in all but their low 16 bits.
+pub fn snowflake_ms(platform: &str, id: &str) -> Option<i64> {
+    let n: u64 = id.parse().ok()?;
+    match platform {
+        "x" => Some((n >> 22) as i64 + 1_288_834_974_657),
+        "mastodon" => Some((n >> 16) as i64),
+        _ => None,
+    }
+}
+
 /// Parses one post. `source` scopes the id; `platform` is recorded as given.
 pub fn parse(source: &str, platform: &str, payload: &str) -> Result<Post, PostError> {
     let v: Value = serde_json::from_str(payload).map_err(|e| PostError::Json(e.to_string()))?;
@@ -62,10 +74,13 @@ pub fn parse(source: &str, platform: &str, payload: &str) -> Result<Post, PostEr
         return Err(PostError::NotAPost("not a JSON object".into()));
     }
     let id = id_of(&v).ok_or_else(|| PostError::NotAPost("no id".into()))?;
-    let created =
-        s(&v, &["created_at"]).ok_or_else(|| PostError::NotAPost("no created_at".into()))?;
-    let created_at = parse_created_at(created)
-        .ok_or_else(|| PostError::NotAPost(format!("unreadable created_at '{created}'")))?;
+    let created_at = match s(&v, &["created_at"]) {
+        Some(created) => parse_created_at(created)
+            .ok_or_else(|| PostError::NotAPost(format!("unreadable created_at '{created}'")))?,
+        // Feeds asked without `created_at` still carry it in the id.
+        None => snowflake_ms(platform, &id)
+            .ok_or_else(|| PostError::NotAPost("no created_at".into()))?,
+    };
     let (text, tags, author, lang, url) = if let Some(content) = s(&v, &["content"]) {
         // Mastodon status.
         let tags = v
@@ -178,6 +193,19 @@ mod tests {
             (v1.hashtags, v1.author.as_deref()),
             (vec!["q".to_string()], Some("u"))
         );
+    }
+
+    #[test]
+    fn ids_date_posts_without_created_at() {
+        // (id >> 22) + 1288834974657 ms, computed independently: 2022-10-07 23:06:33.414.
+        let t = snowflake_ms("x", "1578522194770296832").unwrap();
+        assert_eq!(farol_common::time::rfc3339(t), "2022-10-07T23:06:33.414Z");
+        // Mastodon: 109381959558229264 has created_at 2022-11-21T13:10:48.151Z;
+        // its id's time part says 13:10:48.141.
+        let m = snowflake_ms("mastodon", "109381959558229264").unwrap();
+        let created = farol_common::time::parse_rfc3339("2022-11-21T13:10:48.151Z").unwrap();
+        assert!((created - m).abs() < 1000);
+        assert_eq!(snowflake_ms("jsonl", "1"), None);
     }
 
     #[test]

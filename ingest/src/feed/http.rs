@@ -1,0 +1,237 @@
+//! HTTP plumbing shared by the feed clients: one configured client, typed
+//! errors, retries with exponential backoff for server and network errors,
+//! and rate-limit headers turned into a wait.
+
+use chrono::DateTime;
+use reqwest::header::HeaderMap;
+use std::time::Duration;
+
+/// Attempts per request for retryable failures (5xx, network).
+pub const ATTEMPTS: u32 = 3;
+/// First backoff; doubles per attempt.
+pub const BACKOFF: Duration = Duration::from_millis(250);
+/// Longest wait a rate-limit header can impose.
+pub const MAX_RATE_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// A fetched page.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// `(id, raw JSON)` of each post, in any order.
+    pub posts: Vec<(u64, Vec<u8>)>,
+    /// Token or URL of the next page of this poll, if any.
+    pub next: Option<String>,
+    /// Wait before the next poll demanded by rate-limit headers.
+    pub wait: Option<Duration>,
+    /// Errors the API reported inside a successful response.
+    pub warnings: Vec<String>,
+}
+
+/// Why a poll failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The feed cannot be set up.
+    #[error("{0}")]
+    Config(String),
+    /// 401/403: the token is missing, wrong or lacks access.
+    #[error("authorization failed: {0}")]
+    Auth(String),
+    /// 429: wait this long.
+    #[error("rate limited; waiting {0:?}")]
+    RateLimited(Duration),
+    /// 5xx after every retry.
+    #[error("server error after {ATTEMPTS} attempts: {0}")]
+    Server(String),
+    /// Connection or timeout after every retry.
+    #[error("network error after {ATTEMPTS} attempts: {0}")]
+    Network(String),
+    /// Another unexpected status.
+    #[error("unexpected HTTP status: {0}")]
+    Status(String),
+    /// The body is not the JSON expected (truncated, wrong shape).
+    #[error("unreadable response body: {0}")]
+    Body(String),
+}
+
+impl FeedError {
+    /// Label for `farol_feed_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FeedError::Config(_) => "config",
+            FeedError::Auth(_) => "auth",
+            FeedError::RateLimited(_) => "rate_limited",
+            FeedError::Server(_) => "server",
+            FeedError::Network(_) => "network",
+            FeedError::Status(_) => "status",
+            FeedError::Body(_) => "body",
+        }
+    }
+}
+
+/// The HTTP client every feed uses.
+pub fn client() -> Result<reqwest::Client, FeedError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("farol/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| FeedError::Config(format!("HTTP client: {e}")))
+}
+
+/// Reads a rate-limit reset header: epoch seconds (X) or RFC 3339 (Mastodon).
+fn reset_wait(v: &str, now_ms: i64) -> Option<Duration> {
+    let at_ms = match v.trim().parse::<i64>() {
+        Ok(secs) => secs * 1000,
+        Err(_) => DateTime::parse_from_rfc3339(v.trim())
+            .ok()?
+            .timestamp_millis(),
+    };
+    let ms = (at_ms - now_ms).max(0) as u64;
+    Some(Duration::from_millis(ms).min(MAX_RATE_WAIT))
+}
+
+fn header<'a>(h: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| h.get(*n).and_then(|v| v.to_str().ok()))
+}
+
+/// The wait demanded by rate-limit headers, when the remaining quota is 0
+/// (or always, for a 429).
+pub fn rate_wait(h: &HeaderMap, limited: bool) -> Option<Duration> {
+    let remaining = header(h, &["x-rate-limit-remaining", "x-ratelimit-remaining"])
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    if !limited && remaining != Some(0) {
+        return None;
+    }
+    let now = farol_common::time::now_ms();
+    header(h, &["x-rate-limit-reset", "x-ratelimit-reset"])
+        .and_then(|v| reset_wait(v, now))
+        .or_else(|| {
+            header(h, &["retry-after"])
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+        })
+        .or(limited.then_some(Duration::from_secs(60)))
+}
+
+/// A successful response: body and headers.
+pub struct Fetched {
+    /// The body bytes.
+    pub body: Vec<u8>,
+    /// The headers.
+    pub headers: HeaderMap,
+}
+
+/// GETs `url`, retrying 5xx and network errors with backoff.
+pub async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+) -> Result<Fetched, FeedError> {
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(BACKOFF * 2u32.pow(attempt - 1)).await;
+        }
+        let mut req = client.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                last = e.to_string();
+                tracing::debug!(%url, error = %e, attempt, "request failed");
+                continue;
+            }
+        };
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        if status.as_u16() == 429 {
+            return Err(FeedError::RateLimited(
+                rate_wait(&headers, true).unwrap_or(Duration::from_secs(60)),
+            ));
+        }
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(FeedError::Auth(format!("{status}: {}", snippet(&body))));
+        }
+        if status.is_server_error() {
+            last = format!("{status}");
+            continue;
+        }
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(FeedError::Status(format!("{status}: {}", snippet(&body))));
+        }
+        match resp.bytes().await {
+            Ok(b) => {
+                return Ok(Fetched {
+                    body: b.to_vec(),
+                    headers,
+                })
+            }
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        }
+    }
+    if last.starts_with(|c: char| c.is_ascii_digit()) {
+        Err(FeedError::Server(last))
+    } else {
+        Err(FeedError::Network(last))
+    }
+}
+
+fn snippet(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// The numeric id of a post object (`id` as string or number).
+pub fn post_id(v: &serde_json::Value) -> Option<u64> {
+    match v.get("id")? {
+        serde_json::Value::String(s) => s.parse().ok(),
+        serde_json::Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn reset_headers_in_both_styles() {
+        assert_eq!(reset_wait("100", 90_000), Some(Duration::from_secs(10)));
+        assert_eq!(
+            reset_wait("1970-01-01T00:01:40Z", 95_000),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(reset_wait("50", 90_000), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn waits_only_when_exhausted_or_limited() {
+        let h = headers(&[("x-rate-limit-remaining", "3"), ("x-rate-limit-reset", "1")]);
+        assert_eq!(rate_wait(&h, false), None);
+        let h = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1")]);
+        assert_eq!(rate_wait(&h, false), Some(Duration::ZERO));
+        assert_eq!(
+            rate_wait(&headers(&[("retry-after", "7")]), true),
+            Some(Duration::from_secs(7))
+        );
+    }
+}
