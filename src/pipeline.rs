@@ -18,6 +18,7 @@ use farol_common::model::RecordKind;
 use farol_indexer::embedded::EmbeddedIndex;
 use farol_indexer::sink::run_sink;
 use farol_indexer::Index;
+use farol_ingest::feed::FeedSource;
 use farol_ingest::tail::FileSource;
 use farol_processor::processor::{Parsers, Processor};
 use farol_processor::task::run_partition;
@@ -64,15 +65,16 @@ async fn shutdown_signal() {
 }
 
 /// Runs until SIGINT/SIGTERM or a fatal component error.
-pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
+pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     if cfg.kafka.is_some() || cfg.elasticsearch.is_some() {
         bail!("the Kafka bus and the Elasticsearch index are not part of this build yet; remove [kafka] and [elasticsearch] to use the embedded bus and index");
     }
-    if !cfg.feeds.is_empty() {
-        bail!(
-            "[[feeds]] (HTTP pollers) are not part of this build yet; use [[posts]] files for now"
-        );
-    }
+    // The demo replays recorded Mastodon responses through the real poller.
+    let _replay = if demo {
+        Some(crate::sources::start_demo_feed(&mut cfg).await?)
+    } else {
+        None
+    };
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let index = Arc::new(open_index(&cfg)?);
@@ -145,6 +147,20 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             }
         }));
     }
+    for feed in &cfg.feeds {
+        let src = FeedSource::from_config(feed, cfg.data_dir.clone())
+            .with_context(|| format!("setting up feed '{}'", feed.name))?;
+        let rx = acks.register(&src.name);
+        let name = src.name.clone();
+        let h = health.clone();
+        let fut = src.run(producer.clone(), rx, stop_rx.clone(), health.clone());
+        sources.push(tokio::spawn(async move {
+            if let Err(e) = fut.await {
+                tracing::error!(source = %name, error = %e, "feed stopped");
+                h.down(&format!("source:{name}"), e.to_string());
+            }
+        }));
+    }
     drop(producer);
 
     let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
@@ -157,7 +173,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         if demo {
             writeln!(
                 out,
-                "demo: tailing the bundled access log and Mastodon posts from {}\n  dashboard: http://{addr}/\n  trends:    curl 'http://{addr}/trends?kind=log_class&window=1h'\n             curl 'http://{addr}/trends?kind=hashtag&window=1h'\n  search:    curl 'http://{addr}/search?q=kibana&kind=log'\n  stop with Ctrl-C",
+                "demo: tailing the bundled access log from {} and polling recorded Mastodon timelines replayed on a local endpoint\n  dashboard: http://{addr}/\n  trends:    curl 'http://{addr}/trends?kind=log_class&window=1h'\n             curl 'http://{addr}/trends?kind=hashtag&window=1h'\n  search:    curl 'http://{addr}/search?q=kibana&kind=log'\n  stop with Ctrl-C",
                 cfg.data_dir.join("demo").display()
             )?;
         }

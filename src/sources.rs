@@ -2,14 +2,20 @@
 //! files become one source each (named after the file stem), and the demo
 //! installs the bundled sample data under the data dir.
 
-use farol_common::config::{Config, FormatSpec, LogSourceConfig, PostsSourceConfig, ReadFrom};
+use farol_common::config::{
+    Config, FeedConfig, FormatSpec, LogSourceConfig, Platform, PostsSourceConfig, ReadFrom,
+};
+use farol_ingest::feed::replay::{posts_from_bodies, Replay};
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 /// The bundled redistributable access log (Apache-2.0, see samples/SOURCES.md).
 const DEMO_ACCESS_LOG: &[u8] = include_bytes!("../samples/access.log");
-/// The bundled Mastodon statuses (MIT, see samples/SOURCES.md).
-const DEMO_POSTS: &[u8] = include_bytes!("../samples/mastodon_social.jsonl");
+/// Recorded Mastodon public-timeline responses (MIT, see samples/SOURCES.md).
+const DEMO_TIMELINES: &str = include_str!("../samples/mastodon_public.bodies.json");
+/// Real Mastodon statuses (MIT, see samples/SOURCES.md).
+const DEMO_STATUSES: &str = include_str!("../samples/mastodon_social.jsonl");
 
 /// Source name for a path: its file stem (`BGL_2k.log` → `BGL_2k`).
 pub fn stem_name(path: &str) -> String {
@@ -94,25 +100,49 @@ pub fn add_cli_sources(cfg: &mut Config, logs: &[String], posts: &[String]) {
     }
 }
 
-/// Writes the bundled samples under `<data_dir>/demo` (once) and points the
-/// config at them.
+/// Writes the bundled access log under `<data_dir>/demo` (once) and points
+/// the config at it.
 pub fn install_demo(cfg: &mut Config) -> std::io::Result<()> {
     let dir = cfg.data_dir.join("demo");
     std::fs::create_dir_all(&dir)?;
     let access = dir.join("access.log");
-    let posts = dir.join("mastodon_social.jsonl");
     if !access.exists() {
         std::fs::write(&access, DEMO_ACCESS_LOG)?;
     }
-    if !posts.exists() {
-        std::fs::write(&posts, DEMO_POSTS)?;
-    }
-    add_cli_sources(
-        cfg,
-        &[access.to_string_lossy().into_owned()],
-        &[posts.to_string_lossy().into_owned()],
-    );
+    add_cli_sources(cfg, &[access.to_string_lossy().into_owned()], &[]);
     Ok(())
+}
+
+/// Serves the bundled Mastodon recordings on a local endpoint, revealing a
+/// few more statuses every few seconds as a live timeline would, and adds a
+/// feed polling it.
+pub async fn start_demo_feed(cfg: &mut Config) -> anyhow::Result<Replay> {
+    let mut statuses = posts_from_bodies(DEMO_TIMELINES)?;
+    for line in DEMO_STATUSES.lines().filter(|l| !l.trim().is_empty()) {
+        statuses.push(serde_json::from_str(line)?);
+    }
+    let total = statuses.len();
+    let replay = Replay::start(statuses, vec![]).await?;
+    replay.set_visible(Some(10));
+    let inner = replay.handle();
+    tokio::spawn(async move {
+        let mut n = 10;
+        while n < total {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            n += 8;
+            inner.set_visible(Some(n));
+        }
+    });
+    cfg.feeds.push(FeedConfig {
+        name: "mastodon".into(),
+        platform: Platform::Mastodon,
+        url: replay.url(),
+        timeline: Some("public".into()),
+        query: None,
+        interval: Duration::from_secs(2),
+        token_env: None,
+    });
+    Ok(replay)
 }
 
 #[cfg(test)]

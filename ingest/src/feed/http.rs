@@ -24,6 +24,8 @@ pub struct Page {
     pub wait: Option<Duration>,
     /// Errors the API reported inside a successful response.
     pub warnings: Vec<String>,
+    /// Failures that were retried before the page came: `(kind, detail)`.
+    pub retried: Vec<(&'static str, String)>,
 }
 
 /// Why a poll failed.
@@ -120,6 +122,8 @@ pub struct Fetched {
     pub body: Vec<u8>,
     /// The headers.
     pub headers: HeaderMap,
+    /// Failures retried before success: `(kind, detail)`.
+    pub retried: Vec<(&'static str, String)>,
 }
 
 /// GETs `url`, retrying 5xx and network errors with backoff.
@@ -128,7 +132,7 @@ pub async fn get(
     url: &str,
     token: Option<&str>,
 ) -> Result<Fetched, FeedError> {
-    let mut last = String::new();
+    let mut retried: Vec<(&'static str, String)> = Vec::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(BACKOFF * 2u32.pow(attempt - 1)).await;
@@ -140,8 +144,7 @@ pub async fn get(
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                last = e.to_string();
-                tracing::debug!(%url, error = %e, attempt, "request failed");
+                retried.push(("network", e.to_string()));
                 continue;
             }
         };
@@ -157,7 +160,7 @@ pub async fn get(
             return Err(FeedError::Auth(format!("{status}: {}", snippet(&body))));
         }
         if status.is_server_error() {
-            last = format!("{status}");
+            retried.push(("server", status.to_string()));
             continue;
         }
         if !status.is_success() {
@@ -169,18 +172,16 @@ pub async fn get(
                 return Ok(Fetched {
                     body: b.to_vec(),
                     headers,
+                    retried,
                 })
             }
-            Err(e) => {
-                last = e.to_string();
-                continue;
-            }
+            Err(e) => retried.push(("network", e.to_string())),
         }
     }
-    if last.starts_with(|c: char| c.is_ascii_digit()) {
-        Err(FeedError::Server(last))
-    } else {
-        Err(FeedError::Network(last))
+    match retried.pop() {
+        Some(("server", last)) => Err(FeedError::Server(last)),
+        Some((_, last)) => Err(FeedError::Network(last)),
+        None => Err(FeedError::Network("no attempt made".into())),
     }
 }
 

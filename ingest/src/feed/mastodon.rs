@@ -87,6 +87,7 @@ impl Fetcher for Mastodon {
             serde_json::from_slice(&f.body).map_err(|e| FeedError::Body(e.to_string()))?;
         let mut page = Page {
             wait: rate_wait(&f.headers, false),
+            retried: f.retried,
             ..Page::default()
         };
         for s in &statuses {

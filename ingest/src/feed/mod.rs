@@ -9,6 +9,7 @@
 
 pub mod http;
 pub mod mastodon;
+pub mod replay;
 pub mod x;
 
 use crate::checkpoint::{path_for, Registry};
@@ -156,6 +157,13 @@ impl FeedSource {
                 match fetched {
                     Ok(page) => {
                         health.up(&component);
+                        for (kind, detail) in &page.retried {
+                            metrics()
+                                .feed_errors
+                                .with_label_values(&[self.name.as_str(), kind])
+                                .inc();
+                            tracing::warn!(feed = %self.name, error = %detail, "request failed; retried");
+                        }
                         for w in &page.warnings {
                             metrics()
                                 .feed_errors

@@ -66,6 +66,7 @@ impl Fetcher for X {
         }
         let mut page = Page {
             wait: rate_wait(&f.headers, false),
+            retried: f.retried,
             ..Page::default()
         };
         for e in body["errors"].as_array().into_iter().flatten() {
