@@ -11,25 +11,24 @@ use unicode_normalization::UnicodeNormalization;
 static URL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(?:https?://|www\.)[^\s<>]+").expect("regex compiles"));
 
-fn is_tag_char(c: char) -> bool {
-    c.is_alphanumeric()
-        || c == '_'
-        || is_mark(c)
-        || matches!(c, '\u{200c}' | '\u{200d}' | '\u{30fb}' | '\u{00b7}')
-}
+/// A hash sign and the run of hashtag characters after it.
+static TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[#＃]([\p{L}\p{M}\p{N}_\x{200c}\x{200d}\x{30fb}\x{00b7}]+)")
+        .expect("regex compiles")
+});
 
-fn is_mark(c: char) -> bool {
-    // Combining marks: the general category M blocks most scripts use.
-    matches!(c as u32,
-        0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05BD | 0x05BF | 0x05C1..=0x05C2
-        | 0x05C4..=0x05C5 | 0x05C7 | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670
-        | 0x06D6..=0x06DC | 0x06DF..=0x06E4 | 0x06E7..=0x06E8 | 0x06EA..=0x06ED
-        | 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957 | 0x0962..=0x0963
-        | 0x0981..=0x0983 | 0x09BC..=0x09D7 | 0x0A01..=0x0A03 | 0x0A3C..=0x0A51
-        | 0x0B01..=0x0B03 | 0x0BBE..=0x0BCD | 0x0C00..=0x0C04 | 0x0C3E..=0x0C56
-        | 0x0D00..=0x0D03 | 0x0D3E..=0x0D4D | 0x0E31 | 0x0E34..=0x0E3A | 0x0E47..=0x0E4E
-        | 0x0EB1 | 0x0EB4..=0x0EBC | 0x0EC8..=0x0ECD | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF
-        | 0x20D0..=0x20FF | 0x3099..=0x309A | 0xFE20..=0xFE2F)
+/// Characters that may not stand right before the hash sign.
+static NOT_BEFORE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[\p{L}\p{M}\p{N}_&]$").expect("regex compiles"));
+
+fn blocks_hashtag(prev: char) -> bool {
+    // Emoji variation selectors are marks, yet twitter-text lets a hashtag
+    // follow them ("⚡️#Moments").
+    if prev == '\u{FE0E}' || prev == '\u{FE0F}' {
+        return false;
+    }
+    let mut buf = [0u8; 4];
+    NOT_BEFORE.is_match(prev.encode_utf8(&mut buf))
 }
 
 /// The normalized key of a tag: NFKC, lower-cased.
@@ -42,39 +41,33 @@ pub fn extract(text: &str) -> Vec<String> {
     let urls: Vec<(usize, usize)> = URL.find_iter(text).map(|m| (m.start(), m.end())).collect();
     let in_url = |i: usize| urls.iter().any(|(s, e)| *s <= i && i < *e);
     let mut out: Vec<String> = Vec::new();
-    let mut prev: Option<char> = None;
-    let mut iter = text.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        let is_hash = c == '#' || c == '＃';
-        let boundary_ok =
-            prev.is_none_or(|p| !(p.is_alphanumeric() || p == '_' || p == '&' || is_mark(p)));
-        prev = Some(c);
-        if !is_hash || !boundary_ok || in_url(i) {
+    for c in TAG.captures_iter(text) {
+        let (Some(whole), Some(tag)) = (c.get(0), c.get(1)) else {
+            continue;
+        };
+        if text[..whole.start()]
+            .chars()
+            .next_back()
+            .is_some_and(blocks_hashtag)
+        {
             continue;
         }
-        let start = i + c.len_utf8();
-        let mut end = start;
-        while let Some(&(j, d)) = iter.peek() {
-            if is_tag_char(d) {
-                end = j + d.len_utf8();
-                prev = Some(d);
-                iter.next();
-            } else {
-                break;
-            }
-        }
-        if end == start {
+        if in_url(whole.start()) {
             continue;
         }
-        let tag = &text[start..end];
-        let after = &text[end..];
+        let after = &text[whole.end()..];
         if after.starts_with('#') || after.starts_with('＃') || after.starts_with("://") {
             continue;
         }
-        if tag.chars().all(|c| c.is_ascii_digit() || c.is_numeric()) {
+        let t = tag.as_str();
+        // "#️⃣" (keycap) is an emoji, not a hashtag.
+        if t.starts_with(['\u{FE0F}', '\u{20E3}']) {
             continue;
         }
-        let key = normalize(tag);
+        if t.chars().all(|ch| ch.is_numeric()) {
+            continue;
+        }
+        let key = normalize(t);
         if !out.contains(&key) {
             out.push(key);
         }
@@ -113,6 +106,9 @@ mod tests {
         assert_eq!(extract("(#paren) #end."), vec!["paren", "end"]);
         assert_eq!(extract("#ＲＵＳＴ"), vec!["rust"], "NFKC folds full-width");
         assert_eq!(extract("#"), Vec::<String>::new());
+        assert_eq!(extract("⚡\u{FE0F}#Moments"), vec!["moments"]);
+        assert_eq!(extract("#\u{FE0F}\u{20E3} keycap"), Vec::<String>::new());
+        assert_eq!(extract("é#no"), Vec::<String>::new());
     }
 
     #[test]

@@ -41,7 +41,13 @@ impl Farol {
     /// Starts `farol run --data-dir D --listen 127.0.0.1:0 ARGS…` and waits
     /// for its `listening on` line.
     pub fn start(data_dir: &Path, args: &[&str]) -> Farol {
+        Farol::start_with_env(data_dir, args, &[])
+    }
+
+    /// [`Farol::start`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Farol {
         let mut child = Command::new(farol_bin())
+            .envs(env.iter().copied())
             .arg("run")
             .arg("--data-dir")
             .arg(data_dir)

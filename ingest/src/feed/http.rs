@@ -24,8 +24,6 @@ pub struct Page {
     pub wait: Option<Duration>,
     /// Errors the API reported inside a successful response.
     pub warnings: Vec<String>,
-    /// Failures that were retried before the page came: `(kind, detail)`.
-    pub retried: Vec<(&'static str, String)>,
 }
 
 /// Why a poll failed.
@@ -122,17 +120,26 @@ pub struct Fetched {
     pub body: Vec<u8>,
     /// The headers.
     pub headers: HeaderMap,
-    /// Failures retried before success: `(kind, detail)`.
-    pub retried: Vec<(&'static str, String)>,
 }
 
-/// GETs `url`, retrying 5xx and network errors with backoff.
+/// Logs and counts one failed attempt of `feed` (each failure once).
+fn report(feed: &str, kind: &'static str, detail: &str, attempt: u32) {
+    farol_common::metrics::metrics()
+        .feed_errors
+        .with_label_values(&[feed, kind])
+        .inc();
+    tracing::warn!(%feed, error = %detail, attempt = attempt + 1, "request failed");
+}
+
+/// GETs `url` for `feed`, retrying 5xx and network errors with backoff;
+/// every failed attempt is logged once and counted in `farol_feed_errors_total`.
 pub async fn get(
     client: &reqwest::Client,
+    feed: &str,
     url: &str,
     token: Option<&str>,
 ) -> Result<Fetched, FeedError> {
-    let mut retried: Vec<(&'static str, String)> = Vec::new();
+    let mut last: Option<FeedError> = None;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(BACKOFF * 2u32.pow(attempt - 1)).await;
@@ -144,7 +151,8 @@ pub async fn get(
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                retried.push(("network", e.to_string()));
+                report(feed, "network", &e.to_string(), attempt);
+                last = Some(FeedError::Network(e.to_string()));
                 continue;
             }
         };
@@ -160,7 +168,8 @@ pub async fn get(
             return Err(FeedError::Auth(format!("{status}: {}", snippet(&body))));
         }
         if status.is_server_error() {
-            retried.push(("server", status.to_string()));
+            report(feed, "server", status.as_str(), attempt);
+            last = Some(FeedError::Server(status.to_string()));
             continue;
         }
         if !status.is_success() {
@@ -172,17 +181,15 @@ pub async fn get(
                 return Ok(Fetched {
                     body: b.to_vec(),
                     headers,
-                    retried,
                 })
             }
-            Err(e) => retried.push(("network", e.to_string())),
+            Err(e) => {
+                report(feed, "network", &e.to_string(), attempt);
+                last = Some(FeedError::Network(e.to_string()));
+            }
         }
     }
-    match retried.pop() {
-        Some(("server", last)) => Err(FeedError::Server(last)),
-        Some((_, last)) => Err(FeedError::Network(last)),
-        None => Err(FeedError::Network("no attempt made".into())),
-    }
+    Err(last.unwrap_or_else(|| FeedError::Network("no attempt made".into())))
 }
 
 fn snippet(s: &str) -> String {

@@ -11,6 +11,7 @@ pub const LIMIT: u32 = 40;
 /// A Mastodon timeline client.
 pub struct Mastodon {
     client: reqwest::Client,
+    name: String,
     endpoint: String,
     token: Option<String>,
 }
@@ -40,6 +41,7 @@ impl Mastodon {
         };
         Ok(Mastodon {
             client,
+            name: name.to_string(),
             endpoint: format!("{base}/api/v1/{path}limit={LIMIT}"),
             token,
         })
@@ -82,12 +84,11 @@ impl Fetcher for Mastodon {
             (None, Some(c)) => format!("{}&min_id={c}", self.endpoint),
             (None, None) => self.endpoint.clone(),
         };
-        let f = get(&self.client, &url, self.token.as_deref()).await?;
+        let f = get(&self.client, &self.name, &url, self.token.as_deref()).await?;
         let statuses: Vec<serde_json::Value> =
             serde_json::from_slice(&f.body).map_err(|e| FeedError::Body(e.to_string()))?;
         let mut page = Page {
             wait: rate_wait(&f.headers, false),
-            retried: f.retried,
             ..Page::default()
         };
         for s in &statuses {

@@ -157,13 +157,6 @@ impl FeedSource {
                 match fetched {
                     Ok(page) => {
                         health.up(&component);
-                        for (kind, detail) in &page.retried {
-                            metrics()
-                                .feed_errors
-                                .with_label_values(&[self.name.as_str(), kind])
-                                .inc();
-                            tracing::warn!(feed = %self.name, error = %detail, "request failed; retried");
-                        }
                         for w in &page.warnings {
                             metrics()
                                 .feed_errors
@@ -189,11 +182,14 @@ impl FeedSource {
                             .source_errors
                             .with_label_values(&[&self.name])
                             .inc();
-                        metrics()
-                            .feed_errors
-                            .with_label_values(&[&self.name, e.kind()])
-                            .inc();
-                        tracing::warn!(feed = %self.name, error = %e, "poll failed");
+                        if !matches!(e, FeedError::Server(_) | FeedError::Network(_)) {
+                            // Server and network failures were counted per attempt.
+                            metrics()
+                                .feed_errors
+                                .with_label_values(&[&self.name, e.kind()])
+                                .inc();
+                            tracing::warn!(feed = %self.name, error = %e, "poll failed");
+                        }
                         if let FeedError::RateLimited(w) = &e {
                             wait = wait.max(*w);
                         }

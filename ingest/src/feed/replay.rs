@@ -158,18 +158,34 @@ impl Drop for Replay {
 
 type Shared = State<Arc<Mutex<Inner>>>;
 
-fn fault_response(f: &Fault) -> Option<Response> {
+/// Which API's header style a response uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Mastodon,
+    X,
+}
+
+fn fault_response(f: &Fault, api: Api) -> Option<Response> {
     match f {
         Fault::RateLimited(d) => {
             let reset = chrono::Utc::now() + chrono::Duration::milliseconds(d.as_millis() as i64);
             let mut h = HeaderMap::new();
-            h.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
-            h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
-            if let Ok(v) = HeaderValue::from_str(&reset.timestamp().to_string()) {
-                h.insert("x-rate-limit-reset", v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&reset.to_rfc3339()) {
-                h.insert("x-ratelimit-reset", v);
+            let (remaining, reset_name, reset_value) = match api {
+                // X: epoch seconds, rounded up so the wait is never short.
+                Api::X => (
+                    "x-rate-limit-remaining",
+                    "x-rate-limit-reset",
+                    (reset.timestamp() + 1).to_string(),
+                ),
+                Api::Mastodon => (
+                    "x-ratelimit-remaining",
+                    "x-ratelimit-reset",
+                    reset.to_rfc3339(),
+                ),
+            };
+            h.insert(remaining, HeaderValue::from_static("0"));
+            if let Ok(v) = HeaderValue::from_str(&reset_value) {
+                h.insert(reset_name, v);
             }
             Some(
                 (
@@ -250,7 +266,10 @@ fn timeline(
     path: String,
 ) -> Response {
     let (fault, statuses, _) = take(&inner);
-    if let Some(r) = fault.as_ref().and_then(fault_response) {
+    if let Some(r) = fault
+        .as_ref()
+        .and_then(|f| fault_response(f, Api::Mastodon))
+    {
         return r;
     }
     let limit = param_u64(&p, "limit").unwrap_or(20).clamp(1, 40) as usize;
@@ -320,10 +339,10 @@ async fn search(
         .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7);
     let (fault, _, tweets) = take(&s);
     if !authorized {
-        return fault_response(&Fault::Unauthorized)
+        return fault_response(&Fault::Unauthorized, Api::X)
             .unwrap_or_else(|| StatusCode::UNAUTHORIZED.into_response());
     }
-    if let Some(r) = fault.as_ref().and_then(fault_response) {
+    if let Some(r) = fault.as_ref().and_then(|f| fault_response(f, Api::X)) {
         return r;
     }
     let max = param_u64(&p, "max_results").unwrap_or(10).clamp(10, 100) as usize;

@@ -11,6 +11,7 @@ pub const MAX_RESULTS: u32 = 100;
 /// An X recent-search client.
 pub struct X {
     client: reqwest::Client,
+    name: String,
     endpoint: String,
     token: String,
 }
@@ -31,13 +32,14 @@ impl X {
     /// A client for `query` against `base` (e.g. `https://api.x.com`).
     pub fn new(
         client: reqwest::Client,
-        _name: &str,
+        name: &str,
         base: &str,
         query: &str,
         token: String,
     ) -> Self {
         X {
             client,
+            name: name.to_string(),
             endpoint: format!(
                 "{}/2/tweets/search/recent?query={}&max_results={MAX_RESULTS}&tweet.fields=created_at,entities,lang,author_id",
                 base.trim_end_matches('/'),
@@ -58,7 +60,7 @@ impl Fetcher for X {
         if let Some(n) = next {
             url.push_str(&format!("&next_token={}", encode(n)));
         }
-        let f = get(&self.client, &url, Some(&self.token)).await?;
+        let f = get(&self.client, &self.name, &url, Some(&self.token)).await?;
         let body: serde_json::Value =
             serde_json::from_slice(&f.body).map_err(|e| FeedError::Body(e.to_string()))?;
         if !body.is_object() {
@@ -66,7 +68,6 @@ impl Fetcher for X {
         }
         let mut page = Page {
             wait: rate_wait(&f.headers, false),
-            retried: f.retried,
             ..Page::default()
         };
         for e in body["errors"].as_array().into_iter().flatten() {
