@@ -106,6 +106,7 @@ impl FileSource {
                             done.push(stream.clone());
                         }
                     }
+                    Ok(ReadOutcome::Truncated) => done.push(stream.clone()),
                     Ok(ReadOutcome::Stopped) => break 'outer,
                     Err(e) => {
                         metrics()
@@ -215,10 +216,11 @@ impl FileSource {
     ) -> std::io::Result<ReadOutcome> {
         let len = t.file.metadata()?.len();
         if len < t.splitter.next_offset() {
-            // Truncated in place: start over from the beginning.
-            tracing::warn!(source = %self.name, path = %t.path.display(), "file truncated; reading from the start");
-            t.splitter = LineSplitter::new(0, self.max_line_bytes);
-            t.line_no = 0;
+            // Truncated in place (copytruncate): what follows is a new file
+            // for all purposes. Let it go; the next scan fingerprints its new
+            // first line as a new stream, read from the start.
+            tracing::warn!(source = %self.name, path = %t.path.display(), "file truncated; will read it again as a new file");
+            return Ok(ReadOutcome::Truncated);
         }
         t.file.seek(SeekFrom::Start(t.splitter.next_offset()))?;
         let mut buf = vec![0u8; CHUNK];
@@ -299,6 +301,7 @@ fn ends_line_at(file: &mut std::fs::File, pos: u64) -> bool {
 
 enum ReadOutcome {
     Eof,
+    Truncated,
     Stopped,
 }
 
@@ -443,6 +446,38 @@ mod tests {
         assert_eq!(again[0].payload, b"three");
         assert_eq!(again[0].line_no, 3);
         assert_eq!(again[1].payload, b"four");
+    }
+
+    #[tokio::test]
+    async fn a_truncated_file_is_read_again_as_a_new_stream() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("t.log");
+        std::fs::write(&log, "old one\nold two\n").unwrap();
+        let (p, mut cs) = embedded(1, 64);
+        let (_stop, stop_rx) = watch::channel(false);
+        let router = AckRouter::default();
+        tokio::spawn(source(d.path(), "*.log").run(
+            Arc::new(p),
+            router.register("t"),
+            stop_rx,
+            Health::default(),
+        ));
+        let old = next_lines(&mut cs[0], 2).await;
+        // copytruncate: the content is copied away, the file cut to zero,
+        // and the writer goes on.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&log)
+            .unwrap();
+        std::fs::write(&log, "new one\n").unwrap();
+        let new = next_lines(&mut cs[0], 1).await;
+        assert_eq!(new[0].payload, b"new one");
+        assert_eq!((new[0].offset, new[0].line_no), (0, 1));
+        assert_ne!(
+            new[0].stream, old[0].stream,
+            "a new stream, not offsets below the old ones"
+        );
     }
 
     #[tokio::test]
