@@ -35,6 +35,9 @@ const PARTIAL_LINE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often processors flush to the index.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
+/// A source task's future, boxed so file sources and feeds share one spawner.
+type SourceFuture = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
+
 /// Opens the embedded index of a data dir.
 pub fn open_index(cfg: &Config) -> anyhow::Result<EmbeddedIndex> {
     let dir = cfg.data_dir.join("index");
@@ -82,6 +85,15 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     let params = WindowParams::from_config(&cfg.windows);
     let parsers = Parsers::new(cfg.logs.iter().map(|l| (l.name.as_str(), &l.format)))
         .context("compiling log formats")?;
+    // Feeds are set up (tokens read) before anything starts moving data.
+    let feeds = cfg
+        .feeds
+        .iter()
+        .map(|f| {
+            FeedSource::from_config(f, cfg.data_dir.clone())
+                .with_context(|| format!("setting up feed '{}'", f.name))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let restored = index.stream_states();
     let (producer, consumers) = bus::embedded(cfg.bus.partitions, cfg.bus.capacity);
     let acks = AckRouter::default();
@@ -135,31 +147,26 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             partial_line_timeout: PARTIAL_LINE_TIMEOUT,
             data_dir: cfg.data_dir.clone(),
         }));
-    for src in file_sources {
-        let rx = acks.register(&src.name);
-        let name = src.name.clone();
+    let spawn = |name: String, fut: SourceFuture| {
         let h = health.clone();
-        let fut = src.run(producer.clone(), rx, stop_rx.clone(), health.clone());
-        sources.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             if let Err(e) = fut.await {
                 tracing::error!(source = %name, error = %e, "source stopped");
                 h.down(&format!("source:{name}"), e.to_string());
             }
-        }));
-    }
-    for feed in &cfg.feeds {
-        let src = FeedSource::from_config(feed, cfg.data_dir.clone())
-            .with_context(|| format!("setting up feed '{}'", feed.name))?;
+        })
+    };
+    for src in file_sources {
         let rx = acks.register(&src.name);
         let name = src.name.clone();
-        let h = health.clone();
         let fut = src.run(producer.clone(), rx, stop_rx.clone(), health.clone());
-        sources.push(tokio::spawn(async move {
-            if let Err(e) = fut.await {
-                tracing::error!(source = %name, error = %e, "feed stopped");
-                h.down(&format!("source:{name}"), e.to_string());
-            }
-        }));
+        sources.push(spawn(name, Box::pin(fut)));
+    }
+    for src in feeds {
+        let rx = acks.register(&src.name);
+        let name = src.name.clone();
+        let fut = src.run(producer.clone(), rx, stop_rx.clone(), health.clone());
+        sources.push(spawn(name, Box::pin(fut)));
     }
     drop(producer);
 

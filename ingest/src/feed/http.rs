@@ -192,6 +192,19 @@ pub async fn get(
     Err(last.unwrap_or_else(|| FeedError::Network("no attempt made".into())))
 }
 
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn snippet(s: &str) -> String {
     s.chars().take(200).collect()
 }

@@ -2,7 +2,7 @@
 //! With a cursor, pages move forward with `min_id` and the `Link: rel="prev"`
 //! header; the first poll takes only the newest page (no backfill).
 
-use super::http::{get, post_id, rate_wait, FeedError, Page};
+use super::http::{encode, get, post_id, rate_wait, FeedError, Page};
 use super::Fetcher;
 
 /// Statuses per page (Mastodon's maximum).
@@ -46,18 +46,6 @@ impl Mastodon {
             token,
         })
     }
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The URL of `rel="prev"` (newer statuses) in a Link header.

@@ -2,7 +2,7 @@
 //! the cursor, `next_token` paging within one poll, errors reported inside
 //! a 200 body surfaced as warnings.
 
-use super::http::{get, post_id, rate_wait, FeedError, Page};
+use super::http::{encode, get, post_id, rate_wait, FeedError, Page};
 use super::Fetcher;
 
 /// Tweets per page (the endpoint's maximum).
@@ -14,18 +14,6 @@ pub struct X {
     name: String,
     endpoint: String,
     token: String,
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 impl X {
