@@ -95,10 +95,13 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let restored = index.stream_states();
-    let (producer, consumers) = bus::embedded(cfg.bus.partitions, cfg.bus.capacity);
+    let (producer, consumers) =
+        bus::embedded(cfg.bus.partitions, cfg.bus.capacity, cfg.bus.max_bytes);
     let acks = AckRouter::default();
 
-    let (sink_tx, sink_rx) = mpsc::channel(cfg.bus.partitions as usize * 2);
+    // One batch in flight per partition: with the processors' flush limits
+    // (records and bytes) this bounds the memory between bus and index.
+    let (sink_tx, sink_rx) = mpsc::channel(cfg.bus.partitions as usize);
     let mut sink = tokio::spawn(run_sink(
         index.clone() as Arc<dyn Index>,
         sink_rx,

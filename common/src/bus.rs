@@ -3,8 +3,10 @@
 //! that published them once the records' effects are durable.
 //!
 //! This module defines the interface and the embedded, in-process
-//! implementation: bounded partitions (a full partition makes `publish` wait,
-//! which is how backpressure reaches the sources) and an acknowledgement router.
+//! implementation: partitions bounded in records and in bytes (a full
+//! partition makes `publish` wait, which is how backpressure reaches the
+//! sources) and an acknowledgement router. [`publish_paced`] is how sources
+//! publish: it records how long each source was held back.
 
 use crate::metrics::metrics;
 use crate::model::{Position, RawRecord};
@@ -12,7 +14,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Bus failures.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,9 @@ pub struct Delivery {
     pub offset: u64,
     /// The record.
     pub record: RawRecord,
+    /// The record's share of its partition's byte budget, returned when the
+    /// delivery is dropped.
+    pub budget: Option<OwnedSemaphorePermit>,
 }
 
 /// Publishing side of the bus.
@@ -92,6 +97,8 @@ pub fn partition_for(key: &str, partitions: u32) -> u32 {
 struct Partition {
     tx: mpsc::Sender<Delivery>,
     next_offset: AtomicU64,
+    bytes: Arc<Semaphore>,
+    max_bytes: usize,
 }
 
 /// Producer of the embedded bus.
@@ -106,8 +113,14 @@ pub struct EmbeddedConsumer {
     rx: mpsc::Receiver<Delivery>,
 }
 
-/// Creates an embedded bus with `partitions` partitions of `capacity` records each.
-pub fn embedded(partitions: u32, capacity: usize) -> (EmbeddedProducer, Vec<EmbeddedConsumer>) {
+/// Creates an embedded bus with `partitions` partitions of at most
+/// `capacity` records and `max_bytes` payload bytes each.
+pub fn embedded(
+    partitions: u32,
+    capacity: usize,
+    max_bytes: usize,
+) -> (EmbeddedProducer, Vec<EmbeddedConsumer>) {
+    let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS);
     let n = partitions.max(1);
     let mut parts = Vec::with_capacity(n as usize);
     let mut consumers = Vec::with_capacity(n as usize);
@@ -116,6 +129,8 @@ pub fn embedded(partitions: u32, capacity: usize) -> (EmbeddedProducer, Vec<Embe
         parts.push(Partition {
             tx,
             next_offset: AtomicU64::new(0),
+            bytes: Arc::new(Semaphore::new(max_bytes)),
+            max_bytes,
         });
         consumers.push(EmbeddedConsumer { partition: p, rx });
     }
@@ -132,6 +147,13 @@ impl Producer for EmbeddedProducer {
     async fn publish(&self, record: RawRecord) -> Result<(), BusError> {
         let p = partition_for(&record.stream, self.partitions.len() as u32);
         let part = &self.partitions[p as usize];
+        let want = record.payload.len().clamp(1, part.max_bytes) as u32;
+        let budget = part
+            .bytes
+            .clone()
+            .acquire_many_owned(want)
+            .await
+            .map_err(|_| BusError::Closed)?;
         // Reserve first so offsets follow queue order even with concurrent publishers.
         let permit = part.tx.reserve().await.map_err(|_| BusError::Closed)?;
         let offset = part.next_offset.fetch_add(1, Ordering::Relaxed);
@@ -139,6 +161,7 @@ impl Producer for EmbeddedProducer {
             partition: p,
             offset,
             record,
+            budget: Some(budget),
         });
         let depth = part.tx.max_capacity() - part.tx.capacity();
         metrics()
@@ -164,6 +187,28 @@ impl Consumer for EmbeddedConsumer {
     }
 }
 
+/// Publishes through `producer`, recording in `farol_source_paused` and
+/// `farol_source_paused_seconds_total` how long the source waited because
+/// the bus was full.
+pub async fn publish_paced(producer: &dyn Producer, record: RawRecord) -> Result<(), BusError> {
+    let source = record.source.clone();
+    let mut fut = std::pin::pin!(producer.publish(record));
+    tokio::select! {
+        biased;
+        r = &mut fut => return r,
+        _ = std::future::ready(()) => {}
+    }
+    let m = metrics();
+    m.source_paused.with_label_values(&[&source]).set(1);
+    let started = std::time::Instant::now();
+    let r = fut.await;
+    m.source_paused_seconds
+        .with_label_values(&[&source])
+        .inc_by(started.elapsed().as_secs_f64());
+    m.source_paused.with_label_values(&[&source]).set(0);
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +232,7 @@ mod tests {
 
     #[tokio::test]
     async fn keeps_stream_order_and_offsets() {
-        let (p, mut cs) = embedded(2, 8);
+        let (p, mut cs) = embedded(2, 8, 1 << 20);
         for i in 1..=5 {
             p.publish(rec("a", i)).await.unwrap();
         }
@@ -203,7 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_partition_applies_backpressure() {
-        let (p, _cs) = embedded(1, 2);
+        let (p, _cs) = embedded(1, 2, 1 << 20);
         p.publish(rec("a", 1)).await.unwrap();
         p.publish(rec("a", 2)).await.unwrap();
         let third =
@@ -212,6 +257,29 @@ mod tests {
             third.await.is_err(),
             "publish must wait while the partition is full"
         );
+    }
+
+    #[tokio::test]
+    async fn byte_budget_applies_backpressure_and_returns_on_consume() {
+        let (p, mut cs) = embedded(1, 100, 10);
+        let mut big = rec("a", 1);
+        big.payload = vec![b'x'; 8];
+        p.publish(big).await.unwrap();
+        let mut second = rec("a", 2);
+        second.payload = vec![b'y'; 4];
+        let blocked = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            p.publish(second.clone()),
+        );
+        assert!(
+            blocked.await.is_err(),
+            "12 bytes do not fit a 10-byte budget"
+        );
+        drop(cs[0].recv().await.unwrap());
+        tokio::time::timeout(std::time::Duration::from_secs(1), publish_paced(&p, second))
+            .await
+            .expect("budget returned once the first record is consumed")
+            .unwrap();
     }
 
     #[test]

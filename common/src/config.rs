@@ -324,6 +324,9 @@ pub struct BusConfig {
     /// Records each partition holds before publishers wait.
     #[serde(default = "default_capacity")]
     pub capacity: usize,
+    /// Payload bytes each partition holds before publishers wait.
+    #[serde(default = "default_bus_bytes")]
+    pub max_bytes: usize,
 }
 
 impl Default for BusConfig {
@@ -331,6 +334,7 @@ impl Default for BusConfig {
         BusConfig {
             partitions: default_partitions(),
             capacity: default_capacity(),
+            max_bytes: default_bus_bytes(),
         }
     }
 }
@@ -340,6 +344,9 @@ fn default_partitions() -> u32 {
 }
 fn default_capacity() -> usize {
     4096
+}
+fn default_bus_bytes() -> usize {
+    16 * 1024 * 1024
 }
 
 /// `[index]`
@@ -418,6 +425,16 @@ pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
             .split("__")
             .filter(|k| ENV_ROOTS.iter().any(|r| k.as_str().starts_with(r))),
     );
+    extract(fig)
+}
+
+/// Parses config text alone (no file, no environment): what `load` does
+/// with a file's contents. Used by the fuzzer.
+pub fn parse_toml(text: &str) -> Result<Config, Vec<ConfigError>> {
+    extract(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)))
+}
+
+fn extract(fig: Figment) -> Result<Config, Vec<ConfigError>> {
     let cfg: Config = fig.extract().map_err(|e| {
         e.into_iter()
             .map(|err| {
@@ -578,6 +595,12 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     }
     if cfg.bus.capacity == 0 {
         errs.push(ConfigError::new("bus.capacity", "must be at least 1"));
+    }
+    if cfg.bus.max_bytes < 1024 * 1024 {
+        errs.push(ConfigError::new(
+            "bus.max_bytes",
+            "must be at least 1048576 (one maximum-length line)",
+        ));
     }
     if cfg.index.writer_memory_mb < 15 {
         errs.push(ConfigError::new(

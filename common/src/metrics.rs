@@ -2,8 +2,8 @@
 //! process-wide registry that `/metrics` renders.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 
@@ -35,6 +35,10 @@ pub struct Metrics {
     pub feed_errors: IntCounterVec,
     /// Current depth of each bus partition queue.
     pub bus_depth: IntGaugeVec,
+    /// 1 while a source waits for room on the bus.
+    pub source_paused: IntGaugeVec,
+    /// Seconds each source spent waiting for room on the bus.
+    pub source_paused_seconds: CounterVec,
     /// Index commits.
     pub index_commits: IntCounterVec,
     /// Index commit latency in seconds.
@@ -80,7 +84,29 @@ impl Metrics {
         .expect("valid metric definition");
         r.register(Box::new(watermark_seconds.clone()))
             .expect("metric registered once");
+        let source_paused = IntGaugeVec::new(
+            Opts::new(
+                "source_paused",
+                "1 while the source waits for room on the bus",
+            ),
+            &["source"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(source_paused.clone()))
+            .expect("metric registered once");
+        let source_paused_seconds = CounterVec::new(
+            Opts::new(
+                "source_paused_seconds_total",
+                "Seconds the source waited for room on the bus",
+            ),
+            &["source"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(source_paused_seconds.clone()))
+            .expect("metric registered once");
         Metrics {
+            source_paused,
+            source_paused_seconds,
             records_read: counter(
                 &r,
                 "records_read_total",

@@ -10,7 +10,7 @@
 use crate::checkpoint::{path_for, Registry};
 use crate::fingerprint;
 use crate::lines::{Line, LineSplitter};
-use farol_common::bus::Producer;
+use farol_common::bus::{publish_paced, Producer};
 use farol_common::config::ReadFrom;
 use farol_common::health::Health;
 use farol_common::metrics::metrics;
@@ -268,7 +268,7 @@ impl FileSource {
                     ingest_ms: now_ms(),
                 };
                 tokio::select! {
-                    r = producer.publish(rec) => {
+                    r = publish_paced(producer, rec) => {
                         if r.is_err() {
                             return Ok(ReadOutcome::Stopped);
                         }
@@ -403,7 +403,7 @@ mod tests {
         let log = d.path().join("a.log");
         std::fs::write(&log, "one\ntwo\n").unwrap();
         let router = AckRouter::default();
-        let (p, mut cs) = embedded(1, 64);
+        let (p, mut cs) = embedded(1, 64, 1 << 20);
         let (stop_tx, stop_rx) = watch::channel(false);
         let src = source(d.path(), "*.log");
         let task = tokio::spawn(src.clone().run(
@@ -438,7 +438,7 @@ mod tests {
         task.await.unwrap().unwrap();
         f.write_all(b"ur\n").unwrap();
         // Restart: the unacknowledged 'three' is read again, then 'four'.
-        let (p2, mut cs2) = embedded(1, 64);
+        let (p2, mut cs2) = embedded(1, 64, 1 << 20);
         let (_stop2, stop_rx2) = watch::channel(false);
         let r2 = AckRouter::default();
         tokio::spawn(src.run(Arc::new(p2), r2.register("t"), stop_rx2, Health::default()));
@@ -453,7 +453,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = d.path().join("t.log");
         std::fs::write(&log, "old one\nold two\n").unwrap();
-        let (p, mut cs) = embedded(1, 64);
+        let (p, mut cs) = embedded(1, 64, 1 << 20);
         let (_stop, stop_rx) = watch::channel(false);
         let router = AckRouter::default();
         tokio::spawn(source(d.path(), "*.log").run(
@@ -483,7 +483,7 @@ mod tests {
     #[tokio::test]
     async fn picks_up_new_files_and_keeps_position_across_rename() {
         let d = tempfile::tempdir().unwrap();
-        let (p, mut cs) = embedded(1, 64);
+        let (p, mut cs) = embedded(1, 64, 1 << 20);
         let (_stop, stop_rx) = watch::channel(false);
         let router = AckRouter::default();
         tokio::spawn(source(d.path(), "*.log").run(

@@ -61,6 +61,7 @@ pub struct Processor {
     pending: Batch,
     counts: HashMap<BucketKey, u64>,
     pending_records: usize,
+    pending_bytes: usize,
 }
 
 impl Processor {
@@ -92,12 +93,18 @@ impl Processor {
             pending: Batch::default(),
             counts: HashMap::new(),
             pending_records: 0,
+            pending_bytes: 0,
         }
     }
 
     /// Records handled since the last [`flush`](Self::flush).
     pub fn pending_records(&self) -> usize {
         self.pending_records
+    }
+
+    /// Payload bytes of the records handled since the last flush.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
     }
 
     /// Processes one record; `now` is the wall clock (for idle detection and
@@ -232,6 +239,7 @@ impl Processor {
             self.pending.events.push(e);
         }
         self.pending_records += 1;
+        self.pending_bytes += rec.payload.len();
     }
 
     /// Closes the windows of streams idle past the timeout.
@@ -259,6 +267,7 @@ impl Processor {
             }
         }
         self.pending_records = 0;
+        self.pending_bytes = 0;
         b
     }
 }

@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 
 /// Flushes a batch after this many records even before the timer.
 pub const MAX_BATCH_RECORDS: usize = 5_000;
+/// Flushes a batch once its records carried this many payload bytes.
+pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Consumes one partition until the bus closes, flushing every `flush_every`.
 pub async fn run_partition(
@@ -26,7 +28,8 @@ pub async fn run_partition(
             d = consumer.recv() => match d {
                 Some(d) => {
                     proc.handle(d.record, now_ms());
-                    if proc.pending_records() >= MAX_BATCH_RECORDS
+                    if (proc.pending_records() >= MAX_BATCH_RECORDS
+                        || proc.pending_bytes() >= MAX_BATCH_BYTES)
                         && sink.send(proc.flush()).await.is_err()
                     {
                         return;

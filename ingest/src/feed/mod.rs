@@ -13,7 +13,7 @@ pub mod replay;
 pub mod x;
 
 use crate::checkpoint::{path_for, Registry};
-use farol_common::bus::Producer;
+use farol_common::bus::{publish_paced, Producer};
 use farol_common::config::{FeedConfig, Platform};
 use farol_common::health::Health;
 use farol_common::metrics::metrics;
@@ -218,7 +218,7 @@ impl FeedSource {
                     ingest_ms: now_ms(),
                 };
                 tokio::select! {
-                    r = producer.publish(rec) => if r.is_err() { break 'polls },
+                    r = publish_paced(producer.as_ref(), rec) => if r.is_err() { break 'polls },
                     _ = shutdown.changed() => break 'polls,
                 }
                 metrics()
