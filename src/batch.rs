@@ -96,8 +96,8 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
         } else {
             RecordKind::Log
         };
-        let mut f = std::fs::File::open(file).with_context(|| format!("{}", file.display()))?;
-        let fp = fingerprint::of_file(&mut f)?.unwrap_or(0);
+        let f = std::fs::File::open(file).with_context(|| format!("{}", file.display()))?;
+        let fp = fingerprint::of_file(&f)?.unwrap_or(0);
         let stream = format!("{source}:{fp:016x}");
         let path = file.to_string_lossy().into_owned();
         bar.set_message(source.clone());

@@ -131,6 +131,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         .map(|l| FileSource {
             name: l.name.clone(),
             patterns: l.paths.clone(),
+            exclude: l.exclude.clone(),
             kind: RecordKind::Log,
             platform: None,
             read_from: l.read_from,
@@ -142,6 +143,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         .chain(cfg.posts.iter().map(|p| FileSource {
             name: p.name.clone(),
             patterns: p.paths.clone(),
+            exclude: p.exclude.clone(),
             kind: RecordKind::Post,
             platform: Some("jsonl".into()),
             read_from: p.read_from,

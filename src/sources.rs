@@ -86,6 +86,7 @@ pub fn add_cli_sources(cfg: &mut Config, logs: &[String], posts: &[String]) {
         cfg.logs.push(LogSourceConfig {
             name,
             paths: vec![path],
+            exclude: vec![],
             format: FormatSpec::default(),
             read_from: ReadFrom::Beginning,
             max_line_bytes: 1024 * 1024,
@@ -95,6 +96,7 @@ pub fn add_cli_sources(cfg: &mut Config, logs: &[String], posts: &[String]) {
         cfg.posts.push(PostsSourceConfig {
             name,
             paths: vec![path],
+            exclude: vec![],
             read_from: ReadFrom::Beginning,
         });
     }

@@ -187,6 +187,9 @@ pub struct LogSourceConfig {
     pub name: String,
     /// Glob patterns.
     pub paths: Vec<String>,
+    /// Glob patterns of paths to skip (e.g. rotated `*.gz` files).
+    #[serde(default)]
+    pub exclude: Vec<String>,
     /// Line format.
     #[serde(default)]
     pub format: FormatSpec,
@@ -248,6 +251,9 @@ pub struct PostsSourceConfig {
     pub name: String,
     /// Glob patterns of JSON-lines files.
     pub paths: Vec<String>,
+    /// Glob patterns of paths to skip.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     /// Where newly found files start.
     #[serde(default)]
     pub read_from: ReadFrom,
@@ -475,6 +481,16 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             ));
         }
     };
+    let check_globs = |errs: &mut Vec<ConfigError>, key: String, paths: &[String]| {
+        for (j, p) in paths.iter().enumerate() {
+            if let Err(e) = glob::Pattern::new(p) {
+                errs.push(ConfigError::new(
+                    format!("{key}[{j}]"),
+                    format!("bad glob '{p}': {e}"),
+                ));
+            }
+        }
+    };
     let check_paths = |errs: &mut Vec<ConfigError>, key: String, paths: &[String]| {
         if paths.is_empty() {
             errs.push(ConfigError::new(key.clone(), "needs at least one path"));
@@ -491,6 +507,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     for (i, l) in cfg.logs.iter().enumerate() {
         check_name(&mut errs, format!("logs[{i}].name"), &l.name);
         check_paths(&mut errs, format!("logs[{i}].paths"), &l.paths);
+        check_globs(&mut errs, format!("logs[{i}].exclude"), &l.exclude);
         if l.max_line_bytes < 64 {
             errs.push(ConfigError::new(
                 format!("logs[{i}].max_line_bytes"),
@@ -532,6 +549,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     for (i, p) in cfg.posts.iter().enumerate() {
         check_name(&mut errs, format!("posts[{i}].name"), &p.name);
         check_paths(&mut errs, format!("posts[{i}].paths"), &p.paths);
+        check_globs(&mut errs, format!("posts[{i}].exclude"), &p.exclude);
     }
     for (i, f) in cfg.feeds.iter().enumerate() {
         check_name(&mut errs, format!("feeds[{i}].name"), &f.name);

@@ -2,7 +2,7 @@
 //! [`FINGERPRINT_BYTES`] bytes), as Vector does: it survives renames and
 //! copies, so a rotated file is recognised instead of being read twice.
 
-use std::io::Read;
+use std::os::unix::fs::FileExt;
 
 /// How many leading bytes identify a file at most.
 pub const FINGERPRINT_BYTES: usize = 256;
@@ -20,12 +20,13 @@ pub fn of_prefix(prefix: &[u8]) -> Option<u64> {
     Some(xxhash_rust::xxh3::xxh3_64(&head[..end]))
 }
 
-/// Reads the leading bytes of a file and fingerprints them.
-pub fn of_file(file: &mut std::fs::File) -> std::io::Result<Option<u64>> {
+/// Reads the leading bytes of a file (without moving its cursor) and
+/// fingerprints them.
+pub fn of_file(file: &std::fs::File) -> std::io::Result<Option<u64>> {
     let mut buf = [0u8; FINGERPRINT_BYTES];
     let mut n = 0;
     while n < buf.len() {
-        let r = file.read(&mut buf[n..])?;
+        let r = file.read_at(&mut buf[n..], n as u64)?;
         if r == 0 {
             break;
         }

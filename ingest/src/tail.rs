@@ -16,8 +16,9 @@ use farol_common::health::Health;
 use farol_common::metrics::metrics;
 use farol_common::model::{Position, RawRecord, RecordKind};
 use farol_common::time::now_ms;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct FileSource {
     pub name: String,
     /// Glob patterns.
     pub patterns: Vec<String>,
+    /// Glob patterns of paths to skip (e.g. `*.gz`).
+    pub exclude: Vec<String>,
     /// Log lines or JSON-lines posts.
     pub kind: RecordKind,
     /// Platform hint for posts.
@@ -61,6 +64,31 @@ struct Tracked {
     orphaned: bool,
     /// When the file last grew.
     last_growth: std::time::Instant,
+    /// Device and inode of the open file.
+    dev: u64,
+    ino: u64,
+    /// Fingerprint the file was identified by.
+    fp: u64,
+}
+
+impl Tracked {
+    /// True when the open file no longer holds what was read from it: it
+    /// shrank below the read position, or its first line changed
+    /// (truncated and written again, perhaps past the old position).
+    fn replaced(&self) -> bool {
+        let shrunk = self
+            .file
+            .metadata()
+            .map(|m| m.len() < self.splitter.next_offset())
+            .unwrap_or(true);
+        shrunk || fingerprint::of_file(&self.file).ok().flatten() != Some(self.fp)
+    }
+
+    /// Line number of the last complete line (the partial one is not counted
+    /// until it ends, so this is simply the current count).
+    fn line_no_at_resume(&self) -> u64 {
+        self.line_no
+    }
 }
 
 impl FileSource {
@@ -135,22 +163,34 @@ impl FileSource {
     }
 
     /// Finds new files, notices renamed and vanished ones.
+    /// Finds new files, notices renamed, replaced, copied and vanished ones.
+    ///
+    /// A path is matched to a followed file by device and inode first (a
+    /// rename keeps both), then by fingerprint: the same first line under a
+    /// new inode is either a copy made by copytruncate (the followed file has
+    /// shrunk: the copy takes over at the position already read) or a plain
+    /// duplicate (ignored). A followed file whose path is gone or now names
+    /// another inode is read to its end, then let go.
     fn scan(&self, registry: &Registry, tracked: &mut HashMap<String, Tracked>) {
-        let mut seen = BTreeSet::new();
+        let mut seen: BTreeMap<PathBuf, (u64, u64)> = BTreeMap::new();
         for pat in &self.patterns {
             let Ok(paths) = glob::glob(pat) else { continue };
             for p in paths.flatten() {
-                if p.is_file() {
-                    seen.insert(p);
+                if self.excluded(&p) {
+                    continue;
+                }
+                if let Ok(m) = std::fs::metadata(&p) {
+                    if m.is_file() {
+                        seen.insert(p, (m.dev(), m.ino()));
+                    }
                 }
             }
         }
-        let known: HashMap<PathBuf, String> = tracked
-            .iter()
-            .map(|(s, t)| (t.path.clone(), s.clone()))
-            .collect();
-        for path in &seen {
-            if known.contains_key(path) {
+        for (path, id) in &seen {
+            if let Some(t) = tracked.values_mut().find(|t| (t.dev, t.ino) == *id) {
+                // The same file, perhaps under a new name: keep the position.
+                t.path = path.clone();
+                t.orphaned = false;
                 continue;
             }
             let mut file = match std::fs::File::open(path) {
@@ -160,7 +200,7 @@ impl FileSource {
                     continue;
                 }
             };
-            let fp = match fingerprint::of_file(&mut file) {
+            let fp = match fingerprint::of_file(&file) {
                 Ok(Some(fp)) => fp,
                 Ok(None) => continue, // too short to identify; retried next scan
                 Err(e) => {
@@ -169,18 +209,22 @@ impl FileSource {
                 }
             };
             let stream = self.stream_id(fp);
-            if let Some(t) = tracked.get_mut(&stream) {
-                // Same identity under a new name: a rename. Keep the position.
-                t.path = path.clone();
-                t.orphaned = false;
-                continue;
-            }
-            let (start, line_no) = match registry.streams.get(&stream) {
-                Some(e) => (e.end, e.line_no),
-                None => match self.read_from {
-                    ReadFrom::Beginning => (0, 0),
-                    ReadFrom::End => (file.metadata().map(|m| m.len()).unwrap_or(0), 0),
-                },
+            let (start, line_no) = if let Some(t) = tracked.get(&stream) {
+                if !t.replaced() {
+                    tracing::debug!(path = %path.display(), "same content as a followed file; ignored");
+                    continue;
+                }
+                // copytruncate: the copy holds what the shrunk file held.
+                tracing::info!(source = %self.name, path = %path.display(), "continuing a truncated file in its copy");
+                (t.splitter.resume_offset(), t.line_no_at_resume())
+            } else {
+                match registry.streams.get(&stream) {
+                    Some(e) => (e.end, e.line_no),
+                    None => match self.read_from {
+                        ReadFrom::Beginning => (0, 0),
+                        ReadFrom::End => (file.metadata().map(|m| m.len()).unwrap_or(0), 0),
+                    },
+                }
             };
             let splitter = if start > 0 && !ends_line_at(&mut file, start) {
                 LineSplitter::after_unterminated(start, self.max_line_bytes)
@@ -197,14 +241,23 @@ impl FileSource {
                     line_no,
                     orphaned: false,
                     last_growth: std::time::Instant::now(),
+                    dev: id.0,
+                    ino: id.1,
+                    fp,
                 },
             );
         }
         for t in tracked.values_mut() {
-            if !seen.contains(&t.path) {
+            if seen.get(&t.path) != Some(&(t.dev, t.ino)) {
                 t.orphaned = true;
             }
         }
+    }
+
+    fn excluded(&self, path: &Path) -> bool {
+        self.exclude
+            .iter()
+            .any(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches_path(path)))
     }
 
     async fn read_available(
@@ -214,8 +267,7 @@ impl FileSource {
         producer: &dyn Producer,
         shutdown: &mut watch::Receiver<bool>,
     ) -> std::io::Result<ReadOutcome> {
-        let len = t.file.metadata()?.len();
-        if len < t.splitter.next_offset() {
+        if t.replaced() {
             // Truncated in place (copytruncate): what follows is a new file
             // for all purposes. Let it go; the next scan fingerprints its new
             // first line as a new stream, read from the start.
@@ -368,13 +420,14 @@ pub fn read_file_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use farol_common::bus::{embedded, AckRouter, Consumer};
+    use farol_common::bus::{embedded, AckRouter, Consumer, EmbeddedConsumer};
     use std::io::Write;
 
     fn source(dir: &Path, pattern: &str) -> FileSource {
         FileSource {
             name: "t".into(),
             patterns: vec![dir.join(pattern).to_string_lossy().into_owned()],
+            exclude: vec![],
             kind: RecordKind::Log,
             platform: None,
             read_from: ReadFrom::Beginning,
@@ -446,6 +499,80 @@ mod tests {
         assert_eq!(again[0].payload, b"three");
         assert_eq!(again[0].line_no, 3);
         assert_eq!(again[1].payload, b"four");
+    }
+
+    async fn spawn_source(dir: &Path, pattern: &str) -> (EmbeddedConsumer, AckRouter) {
+        let (p, mut cs) = embedded(1, 1024, 1 << 20);
+        let (stop, stop_rx) = watch::channel(false);
+        std::mem::forget(stop); // runs until the test ends
+        let router = AckRouter::default();
+        tokio::spawn(source(dir, pattern).run(
+            Arc::new(p),
+            router.register("t"),
+            stop_rx,
+            Health::default(),
+        ));
+        (cs.remove(0), router)
+    }
+
+    fn append(path: &Path, text: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn texts(recs: &[RawRecord]) -> Vec<String> {
+        recs.iter()
+            .map(|r| String::from_utf8_lossy(&r.payload).into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn rename_and_create_reads_the_old_file_to_its_end_and_the_new_one() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        append(&log, "a1\na2\n");
+        let (mut c, _router) = spawn_source(d.path(), "app.log").await;
+        assert_eq!(texts(&next_lines(&mut c, 2).await), ["a1", "a2"]);
+        // The writer still holds the old file: rename, write, create anew.
+        let rotated = d.path().join("app.log.1");
+        std::fs::rename(&log, &rotated).unwrap();
+        append(&rotated, "a3\n");
+        append(&log, "b1\n");
+        let got = texts(&next_lines(&mut c, 2).await);
+        assert!(
+            got.contains(&"a3".to_string()) && got.contains(&"b1".to_string()),
+            "{got:?}"
+        );
+        append(&log, "b2\n");
+        assert_eq!(texts(&next_lines(&mut c, 1).await), ["b2"]);
+    }
+
+    #[tokio::test]
+    async fn copytruncate_continues_in_the_copy_without_loss_or_repeat() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        append(&log, "a1\n");
+        let (mut c, _router) = spawn_source(d.path(), "app.log*").await;
+        assert_eq!(texts(&next_lines(&mut c, 1).await), ["a1"]);
+        // Lines the tailer has not seen yet, then copy and truncate at once.
+        append(&log, "a2\na3\n");
+        std::fs::copy(&log, d.path().join("app.log.1")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&log)
+            .unwrap();
+        append(&log, "b1\n");
+        let got = texts(&next_lines(&mut c, 3).await);
+        let mut sorted = got.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["a2", "a3", "b1"], "{got:?}");
+        append(&log, "b2\n");
+        assert_eq!(texts(&next_lines(&mut c, 1).await), ["b2"]);
     }
 
     #[tokio::test]
