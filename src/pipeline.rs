@@ -19,7 +19,7 @@ use farol_indexer::embedded::EmbeddedIndex;
 use farol_indexer::sink::run_sink;
 use farol_indexer::Index;
 use farol_ingest::feed::FeedSource;
-use farol_ingest::tail::FileSource;
+use farol_ingest::tail::{FileSource, Multiline};
 use farol_processor::processor::{Parsers, Processor};
 use farol_processor::task::run_partition;
 use farol_processor::window::WindowParams;
@@ -128,17 +128,24 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     let file_sources = cfg
         .logs
         .iter()
-        .map(|l| FileSource {
-            name: l.name.clone(),
-            patterns: l.paths.clone(),
-            exclude: l.exclude.clone(),
-            kind: RecordKind::Log,
-            platform: None,
-            read_from: l.read_from,
-            max_line_bytes: l.max_line_bytes,
-            poll_interval: POLL_INTERVAL,
-            partial_line_timeout: PARTIAL_LINE_TIMEOUT,
-            data_dir: cfg.data_dir.clone(),
+        .map(|l| {
+            let multiline = l.multiline.as_ref().map(|m| Multiline {
+                start: regex::bytes::Regex::new(&m.start_pattern).expect("validated at start-up"),
+                timeout: m.timeout,
+            });
+            FileSource {
+                multiline,
+                name: l.name.clone(),
+                patterns: l.paths.clone(),
+                exclude: l.exclude.clone(),
+                kind: RecordKind::Log,
+                platform: None,
+                read_from: l.read_from,
+                max_line_bytes: l.max_line_bytes,
+                poll_interval: POLL_INTERVAL,
+                partial_line_timeout: PARTIAL_LINE_TIMEOUT,
+                data_dir: cfg.data_dir.clone(),
+            }
         })
         .chain(cfg.posts.iter().map(|p| FileSource {
             name: p.name.clone(),
@@ -146,6 +153,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             exclude: p.exclude.clone(),
             kind: RecordKind::Post,
             platform: Some("jsonl".into()),
+            multiline: None,
             read_from: p.read_from,
             max_line_bytes: 1024 * 1024,
             poll_interval: POLL_INTERVAL,

@@ -90,6 +90,7 @@ pub fn add_cli_sources(cfg: &mut Config, logs: &[String], posts: &[String]) {
             format: FormatSpec::default(),
             read_from: ReadFrom::Beginning,
             max_line_bytes: 1024 * 1024,
+            multiline: None,
         });
     }
     for (name, path) in expand(posts, &mut taken) {

@@ -146,7 +146,7 @@ fn rotation_and_sigkills_under_load_count_every_line_once() {
                 if next_rotation <= rotations && i >= next_rotation * rate * secs / (rotations + 1)
                 {
                     let rotated = logs.join(format!("app.log.{next_rotation}"));
-                    if next_rotation % 2 == 0 {
+                    if next_rotation.is_multiple_of(2) {
                         std::fs::rename(&path, &rotated).unwrap();
                         f = open();
                     } else {
@@ -229,7 +229,7 @@ fn copytruncate_window_is_measured() {
                 f.write_all(l.as_bytes()).unwrap();
                 i += 1;
                 written.store(i, Ordering::SeqCst);
-                if i % 50 == 0 {
+                if i.is_multiple_of(50) {
                     std::thread::sleep(Duration::from_millis(5)); // ~10 000 lines/s
                 }
             }

@@ -199,6 +199,24 @@ pub struct LogSourceConfig {
     /// Longer lines are cut, flagged and counted.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// Join continuation lines (stack traces) onto the line that starts a record.
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
+}
+
+/// `[logs.multiline]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultilineConfig {
+    /// A line matching this regex starts a new record; others continue the previous one.
+    pub start_pattern: String,
+    /// The last record of a file is emitted after the file is quiet this long.
+    #[serde(default = "default_multiline_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_multiline_timeout() -> Duration {
+    Duration::from_secs(1)
 }
 
 fn default_max_line_bytes() -> usize {
@@ -508,6 +526,14 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         check_name(&mut errs, format!("logs[{i}].name"), &l.name);
         check_paths(&mut errs, format!("logs[{i}].paths"), &l.paths);
         check_globs(&mut errs, format!("logs[{i}].exclude"), &l.exclude);
+        if let Some(m) = &l.multiline {
+            if let Err(e) = regex::bytes::Regex::new(&m.start_pattern) {
+                errs.push(ConfigError::new(
+                    format!("logs[{i}].multiline.start_pattern"),
+                    format!("invalid regex: {e}"),
+                ));
+            }
+        }
         if l.max_line_bytes < 64 {
             errs.push(ConfigError::new(
                 format!("logs[{i}].max_line_bytes"),

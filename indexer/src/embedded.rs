@@ -99,7 +99,9 @@ impl EmbeddedIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let parser = QueryParser::for_index(&index, vec![f.text]);
+        let mut parser = QueryParser::for_index(&index, vec![f.text]);
+        // Every term must match, as in grep-style log search.
+        parser.set_conjunction_by_default();
         let mut state = State::default();
         if let Some(payload) = index.load_metas()?.payload {
             let streams: HashMap<String, StreamState> = serde_json::from_str(&payload)

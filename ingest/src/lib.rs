@@ -6,4 +6,5 @@ pub mod checkpoint;
 pub mod feed;
 pub mod fingerprint;
 pub mod lines;
+pub mod multiline;
 pub mod tail;

@@ -10,6 +10,7 @@
 use crate::checkpoint::{path_for, Registry};
 use crate::fingerprint;
 use crate::lines::{Line, LineSplitter};
+use crate::multiline::{Aggregator, Numbered};
 use farol_common::bus::{publish_paced, Producer};
 use farol_common::config::ReadFrom;
 use farol_common::health::Health;
@@ -51,8 +52,19 @@ pub struct FileSource {
     /// An unterminated last line is emitted once its file has not grown for
     /// this long (files whose last line has no newline are common).
     pub partial_line_timeout: Duration,
+    /// Multiline records, if configured.
+    pub multiline: Option<Multiline>,
     /// The data dir holding checkpoints.
     pub data_dir: PathBuf,
+}
+
+/// Multiline settings of a file source.
+#[derive(Debug, Clone)]
+pub struct Multiline {
+    /// A line matching this starts a record.
+    pub start: regex::bytes::Regex,
+    /// The held record is emitted after the file is quiet this long.
+    pub timeout: Duration,
 }
 
 struct Tracked {
@@ -69,6 +81,8 @@ struct Tracked {
     ino: u64,
     /// Fingerprint the file was identified by.
     fp: u64,
+    /// Joins continuation lines, when the source is multiline.
+    multi: Option<Aggregator>,
 }
 
 impl Tracked {
@@ -244,6 +258,10 @@ impl FileSource {
                     dev: id.0,
                     ino: id.1,
                     fp,
+                    multi: self
+                        .multiline
+                        .as_ref()
+                        .map(|m| Aggregator::new(m.start.clone(), self.max_line_bytes)),
                 },
             );
         }
@@ -283,23 +301,46 @@ impl FileSource {
             }
             let n = t.file.read(&mut buf)?;
             let mut lines: Vec<Line> = Vec::new();
+            let mut flush_multi = false;
             if n == 0 {
-                let quiet = t.last_growth.elapsed() >= self.partial_line_timeout;
-                if !(quiet && t.splitter.has_partial()) {
+                let quiet = t.last_growth.elapsed();
+                if quiet >= self.partial_line_timeout && t.splitter.has_partial() {
+                    // The writer left an unterminated last line and went quiet.
+                    lines.extend(t.splitter.finish());
+                }
+                flush_multi = match (&t.multi, &self.multiline) {
+                    (Some(a), Some(m)) => {
+                        quiet >= m.timeout && (a.has_pending() || !lines.is_empty())
+                    }
+                    _ => false,
+                };
+                if lines.is_empty() && !flush_multi {
                     return Ok(ReadOutcome::Eof);
                 }
-                // The writer left an unterminated last line and went quiet.
-                lines.extend(t.splitter.finish());
             } else {
                 t.last_growth = std::time::Instant::now();
+                metrics()
+                    .bytes_read
+                    .with_label_values(&[&self.name])
+                    .inc_by(n as u64);
+                t.splitter.feed(&buf[..n], |l| lines.push(l));
             }
-            metrics()
-                .bytes_read
-                .with_label_values(&[&self.name])
-                .inc_by(n as u64);
-            t.splitter.feed(&buf[..n], |l| lines.push(l));
+            let mut records: Vec<Numbered> = Vec::with_capacity(lines.len());
             for l in lines {
                 t.line_no += 1;
+                let numbered = Numbered {
+                    line: l,
+                    line_no: t.line_no,
+                };
+                match &mut t.multi {
+                    Some(a) => records.extend(a.push(numbered)),
+                    None => records.push(numbered),
+                }
+            }
+            if flush_multi {
+                records.extend(t.multi.as_mut().and_then(Aggregator::flush));
+            }
+            for Numbered { line: l, line_no } in records {
                 if l.truncated {
                     metrics()
                         .truncated_lines
@@ -312,7 +353,7 @@ impl FileSource {
                     kind: self.kind,
                     platform: self.platform.clone(),
                     file: Some(path_str.clone()),
-                    line_no: t.line_no,
+                    line_no,
                     offset: l.start,
                     end: l.end,
                     payload: l.bytes,
@@ -434,6 +475,7 @@ mod tests {
             max_line_bytes: 1024,
             poll_interval: Duration::from_millis(20),
             partial_line_timeout: Duration::from_millis(300),
+            multiline: None,
             data_dir: dir.join("data"),
         }
     }
