@@ -30,6 +30,8 @@ pub struct AppState {
     pub windows: Vec<Window>,
     /// Base bucket length (range bounds must be aligned to it).
     pub bucket_ms: Millis,
+    /// The index write block (true: writes paused, backpressure to sources).
+    pub write_block: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Builds the router.
@@ -40,6 +42,12 @@ pub fn router(state: AppState) -> Router {
         .route("/search", get(search))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route(
+            "/admin/index/write_block",
+            get(get_write_block)
+                .put(set_write_block)
+                .delete(clear_write_block),
+        )
         .with_state(state)
 }
 
@@ -227,4 +235,20 @@ async fn metrics_text() -> Response {
 
 async fn dashboard() -> Html<&'static str> {
     Html(include_str!("dashboard.html"))
+}
+
+async fn get_write_block(State(s): State<AppState>) -> Response {
+    Json(json!({ "write_block": *s.write_block.borrow() })).into_response()
+}
+
+/// Sets the write block: the pipeline pauses until it is cleared, nothing is
+/// dropped (maintenance, backups of the data dir, or testing backpressure).
+async fn set_write_block(State(s): State<AppState>) -> Response {
+    s.write_block.send_replace(true);
+    Json(json!({ "write_block": true })).into_response()
+}
+
+async fn clear_write_block(State(s): State<AppState>) -> Response {
+    s.write_block.send_replace(false);
+    Json(json!({ "write_block": false })).into_response()
 }

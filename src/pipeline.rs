@@ -102,12 +102,14 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     // One batch in flight per partition: with the processors' flush limits
     // (records and bytes) this bounds the memory between bus and index.
     let (sink_tx, sink_rx) = mpsc::channel(cfg.bus.partitions as usize);
+    let (write_block, write_block_rx) = watch::channel(false);
     let mut sink = tokio::spawn(run_sink(
         index.clone() as Arc<dyn Index>,
         sink_rx,
         acks.clone(),
         cfg.index.commit_interval,
         health.clone(),
+        write_block_rx,
     ));
     let mut processors = Vec::new();
     for c in consumers {
@@ -204,6 +206,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         health: health.clone(),
         windows: params.windows.clone(),
         bucket_ms: params.bucket,
+        write_block: Arc::new(write_block),
     });
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {

@@ -200,8 +200,12 @@ pub async fn publish_paced(producer: &dyn Producer, record: RawRecord) -> Result
     }
     let m = metrics();
     m.source_paused.with_label_values(&[&source]).set(1);
+    m.source_paused_since
+        .with_label_values(&[&source])
+        .set(crate::time::now_ms() / 1000);
     let started = std::time::Instant::now();
     let r = fut.await;
+    m.source_paused_since.with_label_values(&[&source]).set(0);
     m.source_paused_seconds
         .with_label_values(&[&source])
         .inc_by(started.elapsed().as_secs_f64());

@@ -37,8 +37,11 @@ pub struct Metrics {
     pub bus_depth: IntGaugeVec,
     /// 1 while a source waits for room on the bus.
     pub source_paused: IntGaugeVec,
-    /// Seconds each source spent waiting for room on the bus.
+    /// Seconds each source spent waiting for room on the bus (completed waits).
     pub source_paused_seconds: CounterVec,
+    /// Unix time the current wait began (0 when not waiting): how long a
+    /// source has been paused is `time() - farol_source_paused_since_seconds`.
+    pub source_paused_since: IntGaugeVec,
     /// Index commits.
     pub index_commits: IntCounterVec,
     /// Index commit latency in seconds.
@@ -104,7 +107,18 @@ impl Metrics {
         .expect("valid metric definition");
         r.register(Box::new(source_paused_seconds.clone()))
             .expect("metric registered once");
+        let source_paused_since = IntGaugeVec::new(
+            Opts::new(
+                "source_paused_since_seconds",
+                "Unix time the source's current wait for room on the bus began (0: not waiting)",
+            ),
+            &["source"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(source_paused_since.clone()))
+            .expect("metric registered once");
         Metrics {
+            source_paused_since,
             source_paused,
             source_paused_seconds,
             records_read: counter(

@@ -9,24 +9,43 @@ use farol_common::health::Health;
 use farol_common::model::Batch;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Health component name of the sink.
 pub const COMPONENT: &str = "index";
 
 /// Runs until every processor is gone, then commits a last time.
+///
+/// While `write_block` is true (an operator's write block, like
+/// Elasticsearch's `index.blocks.write`) nothing is applied: the bounded
+/// channel fills, processors wait, the bus fills and sources pause.
 pub async fn run_sink(
     index: Arc<dyn Index>,
     mut rx: mpsc::Receiver<Batch>,
     acks: AckRouter,
     commit_every: Duration,
     health: Health,
+    mut write_block: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     health.up(COMPONENT);
     let mut timer = tokio::time::interval(commit_every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        if *write_block.borrow_and_update() {
+            if index.has_pending() {
+                commit(index.as_ref(), &acks, &health).await?;
+            }
+            health.down(COMPONENT, "writes blocked by the operator");
+            tracing::warn!("index write block set; pausing the pipeline");
+            if write_block.wait_for(|b| !*b).await.is_err() {
+                break;
+            }
+            tracing::info!("index write block lifted");
+            health.up(COMPONENT);
+            continue;
+        }
         tokio::select! {
+            _ = write_block.changed() => continue,
             b = rx.recv() => match b {
                 Some(b) => {
                     if let Err(e) = index.apply(b).await {
