@@ -1,6 +1,9 @@
 //! File identity. A file is known by a checksum of its first line (at most
 //! [`FINGERPRINT_BYTES`] bytes), as Vector does: it survives renames and
 //! copies, so a rotated file is recognised instead of being read twice.
+//! A file too short to fingerprint (no complete first line yet) is known by
+//! device and inode plus a checksum of the bytes it had, which guards against
+//! a reused inode; it keeps that identity for good.
 
 use std::os::unix::fs::FileExt;
 
@@ -35,6 +38,100 @@ pub fn of_file(file: &std::fs::File) -> std::io::Result<Option<u64>> {
     Ok(of_prefix(&buf[..n]))
 }
 
+/// How a file is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// Checksum of the first line.
+    Fingerprint(u64),
+    /// Device, inode, and checksum of the first `len` bytes.
+    Inode {
+        /// Device.
+        dev: u64,
+        /// Inode.
+        ino: u64,
+        /// How many leading bytes the checksum covers.
+        len: u64,
+        /// Their checksum.
+        hash: u64,
+    },
+}
+
+impl Identity {
+    /// The stream id of this identity within `source`.
+    pub fn stream_id(&self, source: &str) -> String {
+        match self {
+            Identity::Fingerprint(fp) => format!("{source}:{fp:016x}"),
+            Identity::Inode {
+                dev,
+                ino,
+                len,
+                hash,
+            } => {
+                format!("{source}:i{dev:x}.{ino:x}.{len}.{hash:016x}")
+            }
+        }
+    }
+
+    /// Reads an inode identity back from a stream id of `source`.
+    pub fn parse_inode(source: &str, stream: &str) -> Option<Identity> {
+        let rest = stream.strip_prefix(source)?.strip_prefix(":i")?;
+        let mut p = rest.split('.');
+        let dev = u64::from_str_radix(p.next()?, 16).ok()?;
+        let ino = u64::from_str_radix(p.next()?, 16).ok()?;
+        let len = p.next()?.parse().ok()?;
+        let hash = u64::from_str_radix(p.next()?, 16).ok()?;
+        Some(Identity::Inode {
+            dev,
+            ino,
+            len,
+            hash,
+        })
+    }
+
+    /// True while `file` is still the file this identity names.
+    pub fn matches(&self, file: &std::fs::File) -> bool {
+        match *self {
+            Identity::Fingerprint(fp) => of_file(file).ok().flatten() == Some(fp),
+            Identity::Inode {
+                dev,
+                ino,
+                len,
+                hash,
+            } => {
+                use std::os::unix::fs::MetadataExt;
+                let Ok(m) = file.metadata() else { return false };
+                if m.dev() != dev || m.ino() != ino || m.len() < len {
+                    return false;
+                }
+                let mut buf = vec![0u8; len as usize];
+                file.read_exact_at(&mut buf, 0).is_ok() && xxhash_rust::xxh3::xxh3_64(&buf) == hash
+            }
+        }
+    }
+}
+
+/// Identifies a file: by fingerprint when it has a first line, by inode when
+/// it is too short, `None` when it is empty.
+pub fn identify(file: &std::fs::File) -> std::io::Result<Option<Identity>> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(fp) = of_file(file)? {
+        return Ok(Some(Identity::Fingerprint(fp)));
+    }
+    let m = file.metadata()?;
+    if m.len() == 0 {
+        return Ok(None);
+    }
+    let len = m.len().min(FINGERPRINT_BYTES as u64);
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(Some(Identity::Inode {
+        dev: m.dev(),
+        ino: m.ino(),
+        len,
+        hash: xxhash_rust::xxh3::xxh3_64(&buf),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +146,24 @@ mod tests {
     fn only_the_first_line_matters() {
         assert_eq!(of_prefix(b"a\nb\n"), of_prefix(b"a\nccc\n"));
         assert_ne!(of_prefix(b"a\n"), of_prefix(b"b\n"));
+    }
+
+    #[test]
+    fn short_files_are_known_by_inode_until_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.log");
+        std::fs::write(&p, b"hi").unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        let id = identify(&f).unwrap().unwrap();
+        assert!(matches!(id, Identity::Inode { len: 2, .. }));
+        let sid = id.stream_id("src");
+        assert_eq!(Identity::parse_inode("src", &sid), Some(id));
+        std::fs::write(&p, b"hi there\n").unwrap();
+        assert!(id.matches(&f), "growing keeps the identity");
+        std::fs::write(&p, b"ho").unwrap();
+        assert!(!id.matches(&f), "rewritten content does not");
+        std::fs::write(&p, b"").unwrap();
+        assert_eq!(identify(&f).unwrap(), None);
     }
 
     #[test]

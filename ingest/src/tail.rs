@@ -8,7 +8,7 @@
 //! ([`crate::fingerprint`]) so renames keep their position.
 
 use crate::checkpoint::{path_for, Registry};
-use crate::fingerprint;
+use crate::fingerprint::{self, Identity};
 use crate::lines::{Line, LineSplitter};
 use crate::multiline::{Aggregator, Numbered};
 use farol_common::bus::{publish_paced, Producer};
@@ -79,8 +79,8 @@ struct Tracked {
     /// Device and inode of the open file.
     dev: u64,
     ino: u64,
-    /// Fingerprint the file was identified by.
-    fp: u64,
+    /// What the file was identified by.
+    ident: Identity,
     /// Joins continuation lines, when the source is multiline.
     multi: Option<Aggregator>,
 }
@@ -95,7 +95,7 @@ impl Tracked {
             .metadata()
             .map(|m| m.len() < self.splitter.next_offset())
             .unwrap_or(true);
-        shrunk || fingerprint::of_file(&self.file).ok().flatten() != Some(self.fp)
+        shrunk || !self.ident.matches(&self.file)
     }
 
     /// Line number of the last complete line (the partial one is not counted
@@ -106,11 +106,6 @@ impl Tracked {
 }
 
 impl FileSource {
-    /// The stream id of a file with fingerprint `fp` in this source.
-    pub fn stream_id(&self, fp: u64) -> String {
-        format!("{}:{fp:016x}", self.name)
-    }
-
     /// Runs until `shutdown` turns true (or the bus closes). Acknowledged
     /// positions arrive on `acks` and are checkpointed.
     pub async fn run(
@@ -214,15 +209,22 @@ impl FileSource {
                     continue;
                 }
             };
-            let fp = match fingerprint::of_file(&file) {
-                Ok(Some(fp)) => fp,
-                Ok(None) => continue, // too short to identify; retried next scan
+            let ident = match fingerprint::identify(&file) {
+                Ok(Some(i)) => i,
+                Ok(None) => continue, // empty; retried next scan
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "cannot fingerprint");
                     continue;
                 }
             };
-            let stream = self.stream_id(fp);
+            // A file first seen too short to fingerprint keeps its inode identity.
+            let ident = registry
+                .streams
+                .keys()
+                .filter_map(|k| Identity::parse_inode(&self.name, k))
+                .find(|i| i.matches(&file))
+                .unwrap_or(ident);
+            let stream = ident.stream_id(&self.name);
             let (start, line_no) = if let Some(t) = tracked.get(&stream) {
                 if !t.replaced() {
                     tracing::debug!(path = %path.display(), "same content as a followed file; ignored");
@@ -257,7 +259,7 @@ impl FileSource {
                     last_growth: std::time::Instant::now(),
                     dev: id.0,
                     ino: id.1,
-                    fp,
+                    ident,
                     multi: self
                         .multiline
                         .as_ref()
@@ -615,6 +617,53 @@ mod tests {
         assert_eq!(sorted, ["a2", "a3", "b1"], "{got:?}");
         append(&log, "b2\n");
         assert_eq!(texts(&next_lines(&mut c, 1).await), ["b2"]);
+    }
+
+    #[tokio::test]
+    async fn a_short_file_is_read_and_resumed_by_inode() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("s.log");
+        append(&log, "tiny");
+        let router = AckRouter::default();
+        let (p, mut cs) = embedded(1, 64, 1 << 20);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let src = source(d.path(), "*.log");
+        let task = tokio::spawn(src.clone().run(
+            Arc::new(p),
+            router.register("t"),
+            stop_rx,
+            Health::default(),
+        ));
+        // Too short to fingerprint, no newline: read once the file is quiet.
+        let got = next_lines(&mut cs[0], 1).await;
+        assert_eq!(got[0].payload, b"tiny");
+        router.ack([Position {
+            source: "t".into(),
+            stream: got[0].stream.clone(),
+            end: got[0].end,
+            line_no: 1,
+        }]);
+        let ckpt = path_for(&d.path().join("data"), "t");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Registry::load(&ckpt).unwrap().streams.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "checkpoint written");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop_tx.send(true).unwrap();
+        drop(router);
+        task.await.unwrap().unwrap();
+        // It grows into a fingerprintable file while Farol is down.
+        append(&log, "\nsecond line\n");
+        let (p2, mut cs2) = embedded(1, 64, 1 << 20);
+        let (_stop2, stop_rx2) = watch::channel(false);
+        let r2 = AckRouter::default();
+        tokio::spawn(src.run(Arc::new(p2), r2.register("t"), stop_rx2, Health::default()));
+        let again = next_lines(&mut cs2[0], 1).await;
+        assert_eq!(again[0].payload, b"second line", "resumed, not re-read");
+        assert_eq!(
+            again[0].stream, got[0].stream,
+            "same identity across the restart"
+        );
     }
 
     #[tokio::test]
