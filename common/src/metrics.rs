@@ -52,71 +52,73 @@ pub struct Metrics {
     pub watermark_seconds: IntGaugeVec,
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
-    r.register(Box::new(c.clone()))
+/// Registers a metric built by `make` and returns it.
+fn register<M: prometheus::core::Collector + Clone + 'static>(
+    r: &Registry,
+    make: prometheus::Result<M>,
+) -> M {
+    let m = make.expect("valid metric definition");
+    r.register(Box::new(m.clone()))
         .expect("metric registered once");
-    c
+    m
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(r, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(r, IntGaugeVec::new(Opts::new(name, help), labels))
 }
 
 impl Metrics {
     fn new() -> Self {
         let r = Registry::new_custom(Some("farol".into()), None).expect("valid registry prefix");
-        let bus_depth = IntGaugeVec::new(
-            Opts::new("bus_queue_depth", "Records waiting in a bus partition"),
+        let bus_depth = gauge(
+            &r,
+            "bus_queue_depth",
+            "Records waiting in a bus partition",
             &["partition"],
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(bus_depth.clone()))
-            .expect("metric registered once");
-        let index_commit_seconds = HistogramVec::new(
-            HistogramOpts::new("index_commit_seconds", "Index commit latency"),
-            &["backend"],
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(index_commit_seconds.clone()))
-            .expect("metric registered once");
-        let index_pending = IntGauge::new("index_pending_docs", "Documents not yet committed")
-            .expect("valid metric definition");
-        r.register(Box::new(index_pending.clone()))
-            .expect("metric registered once");
-        let watermark_seconds = IntGaugeVec::new(
-            Opts::new("watermark_seconds", "Event-time watermark per source"),
-            &["source"],
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(watermark_seconds.clone()))
-            .expect("metric registered once");
-        let source_paused = IntGaugeVec::new(
-            Opts::new(
-                "source_paused",
-                "1 while the source waits for room on the bus",
+        );
+        let index_commit_seconds = register(
+            &r,
+            HistogramVec::new(
+                HistogramOpts::new("index_commit_seconds", "Index commit latency"),
+                &["backend"],
             ),
+        );
+        let index_pending = register(
+            &r,
+            IntGauge::new("index_pending_docs", "Documents not yet committed"),
+        );
+        let watermark_seconds = gauge(
+            &r,
+            "watermark_seconds",
+            "Event-time watermark per source",
             &["source"],
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(source_paused.clone()))
-            .expect("metric registered once");
-        let source_paused_seconds = CounterVec::new(
-            Opts::new(
-                "source_paused_seconds_total",
-                "Seconds the source waited for room on the bus",
+        );
+        let source_paused = gauge(
+            &r,
+            "source_paused",
+            "1 while the source waits for room on the bus",
+            &["source"],
+        );
+        let source_paused_seconds = register(
+            &r,
+            CounterVec::new(
+                Opts::new(
+                    "source_paused_seconds_total",
+                    "Seconds the source waited for room on the bus",
+                ),
+                &["source"],
             ),
+        );
+        let source_paused_since = gauge(
+            &r,
+            "source_paused_since_seconds",
+            "Unix time the source's current wait for room on the bus began (0: not waiting)",
             &["source"],
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(source_paused_seconds.clone()))
-            .expect("metric registered once");
-        let source_paused_since = IntGaugeVec::new(
-            Opts::new(
-                "source_paused_since_seconds",
-                "Unix time the source's current wait for room on the bus began (0: not waiting)",
-            ),
-            &["source"],
-        )
-        .expect("valid metric definition");
-        r.register(Box::new(source_paused_since.clone()))
-            .expect("metric registered once");
+        );
         Metrics {
             source_paused_since,
             source_paused,

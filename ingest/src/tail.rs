@@ -518,45 +518,58 @@ mod tests {
         let got3 = next_lines(&mut cs[0], 1).await;
         assert_eq!(got3[0].payload, b"three");
         // Acknowledge only the first two lines, then stop.
-        router.ack([Position {
-            source: "t".into(),
-            stream: got[1].stream.clone(),
-            end: got[1].end,
-            line_no: 2,
-        }]);
-        let ckpt = path_for(&d.path().join("data"), "t");
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while Registry::load(&ckpt).unwrap().streams.is_empty() {
-            assert!(std::time::Instant::now() < deadline, "checkpoint written");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        stop_tx.send(true).unwrap();
-        drop(router);
-        task.await.unwrap().unwrap();
+        ack_and_stop(d.path(), &got[1], router, stop_tx, task).await;
         f.write_all(b"ur\n").unwrap();
         // Restart: the unacknowledged 'three' is read again, then 'four'.
-        let (p2, mut cs2) = embedded(1, 64, 1 << 20);
-        let (_stop2, stop_rx2) = watch::channel(false);
-        let r2 = AckRouter::default();
-        tokio::spawn(src.run(Arc::new(p2), r2.register("t"), stop_rx2, Health::default()));
-        let again = next_lines(&mut cs2[0], 2).await;
+        let (mut c2, _r2) = start(src).await;
+        let again = next_lines(&mut c2, 2).await;
         assert_eq!(again[0].payload, b"three");
         assert_eq!(again[0].line_no, 3);
         assert_eq!(again[1].payload, b"four");
     }
 
     async fn spawn_source(dir: &Path, pattern: &str) -> (EmbeddedConsumer, AckRouter) {
+        start(source(dir, pattern)).await
+    }
+
+    /// Starts `src` on a fresh bus; the source runs until the test ends.
+    async fn start(src: FileSource) -> (EmbeddedConsumer, AckRouter) {
         let (p, mut cs) = embedded(1, 1024, 1 << 20);
         let (stop, stop_rx) = watch::channel(false);
-        std::mem::forget(stop); // runs until the test ends
+        std::mem::forget(stop);
         let router = AckRouter::default();
-        tokio::spawn(source(dir, pattern).run(
+        tokio::spawn(src.run(
             Arc::new(p),
             router.register("t"),
             stop_rx,
             Health::default(),
         ));
         (cs.remove(0), router)
+    }
+
+    /// Acknowledges `rec`, waits for the checkpoint file, and stops the source.
+    async fn ack_and_stop(
+        dir: &Path,
+        rec: &RawRecord,
+        router: AckRouter,
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        router.ack([Position {
+            source: "t".into(),
+            stream: rec.stream.clone(),
+            end: rec.end,
+            line_no: rec.line_no,
+        }]);
+        let ckpt = path_for(&dir.join("data"), "t");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Registry::load(&ckpt).unwrap().streams.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "checkpoint written");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        drop(router);
+        task.await.unwrap().unwrap();
     }
 
     fn append(path: &Path, text: &str) {
@@ -637,28 +650,11 @@ mod tests {
         // Too short to fingerprint, no newline: read once the file is quiet.
         let got = next_lines(&mut cs[0], 1).await;
         assert_eq!(got[0].payload, b"tiny");
-        router.ack([Position {
-            source: "t".into(),
-            stream: got[0].stream.clone(),
-            end: got[0].end,
-            line_no: 1,
-        }]);
-        let ckpt = path_for(&d.path().join("data"), "t");
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while Registry::load(&ckpt).unwrap().streams.is_empty() {
-            assert!(std::time::Instant::now() < deadline, "checkpoint written");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        stop_tx.send(true).unwrap();
-        drop(router);
-        task.await.unwrap().unwrap();
+        ack_and_stop(d.path(), &got[0], router, stop_tx, task).await;
         // It grows into a fingerprintable file while Farol is down.
         append(&log, "\nsecond line\n");
-        let (p2, mut cs2) = embedded(1, 64, 1 << 20);
-        let (_stop2, stop_rx2) = watch::channel(false);
-        let r2 = AckRouter::default();
-        tokio::spawn(src.run(Arc::new(p2), r2.register("t"), stop_rx2, Health::default()));
-        let again = next_lines(&mut cs2[0], 1).await;
+        let (mut c2, _r2) = start(src).await;
+        let again = next_lines(&mut c2, 1).await;
         assert_eq!(again[0].payload, b"second line", "resumed, not re-read");
         assert_eq!(
             again[0].stream, got[0].stream,
