@@ -1,6 +1,6 @@
 //! Command-line surface: argument types and dispatch to the subcommands.
 
-use crate::{batch, pipeline, sources};
+use crate::{batch, bench, pipeline, sources};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use farol_common::config::{self, Config, ConfigError};
@@ -21,6 +21,8 @@ enum Command {
     Run(RunArgs),
     /// Re-process historical files through the same parsing and windowing.
     Batch(BatchArgs),
+    /// End-to-end load generator: write → durable latency (HdrHistogram) and throughput.
+    Bench(BenchArgs),
     /// Validate a config file and print every problem found.
     CheckConfig {
         /// The TOML file.
@@ -73,6 +75,19 @@ pub struct BatchArgs {
     /// Files or globs: log files, or JSON-lines posts (recognized by content).
     #[arg(required = true)]
     pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// How long to write, e.g. 30s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Lines per second; 0 writes as fast as possible.
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u64,
+    /// Approximate bytes per line.
+    #[arg(long, default_value_t = 120)]
+    pub line_bytes: usize,
 }
 
 fn report(errs: &[ConfigError]) {
@@ -137,6 +152,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             rt.block_on(pipeline::run(cfg, demo))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(bench::run(bench::BenchOptions {
+                duration: args.duration,
+                rate: args.rate,
+                line_bytes: args.line_bytes,
+            }))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Batch(args) => {

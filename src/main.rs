@@ -2,6 +2,7 @@
 
 mod api;
 mod batch;
+mod bench;
 mod cli;
 mod pipeline;
 mod sources;

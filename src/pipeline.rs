@@ -67,20 +67,35 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// Runs until SIGINT/SIGTERM or a fatal component error.
-pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
+/// The components of one running process, wired and started.
+pub struct Running {
+    /// The index.
+    pub index: Arc<EmbeddedIndex>,
+    /// Component health.
+    pub health: Health,
+    /// Window parameters.
+    pub params: WindowParams,
+    /// Acknowledgement routing (tap it to observe durability).
+    pub acks: AckRouter,
+    /// The index write block.
+    pub write_block: Arc<watch::Sender<bool>>,
+    /// Turns true when shutting down.
+    pub stop_rx: watch::Receiver<bool>,
+    stop_tx: watch::Sender<bool>,
+    /// `None` once it has been awaited.
+    sink: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    processors: Vec<tokio::task::JoinHandle<()>>,
+    sources: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Opens the index and starts the sink, the processors and every source.
+pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     if cfg.kafka.is_some() || cfg.elasticsearch.is_some() {
         bail!("the Kafka bus and the Elasticsearch index are not part of this build yet; remove [kafka] and [elasticsearch] to use the embedded bus and index");
     }
-    // The demo replays recorded Mastodon responses through the real poller.
-    let _replay = if demo {
-        Some(crate::sources::start_demo_feed(&mut cfg).await?)
-    } else {
-        None
-    };
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
-    let index = Arc::new(open_index(&cfg)?);
+    let index = Arc::new(open_index(cfg)?);
     let health = Health::default();
     let params = WindowParams::from_config(&cfg.windows);
     let parsers = Parsers::new(cfg.logs.iter().map(|l| (l.name.as_str(), &l.format)))
@@ -103,7 +118,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
     // (records and bytes) this bounds the memory between bus and index.
     let (sink_tx, sink_rx) = mpsc::channel(cfg.bus.partitions as usize);
     let (write_block, write_block_rx) = watch::channel(false);
-    let mut sink = tokio::spawn(run_sink(
+    let sink = tokio::spawn(run_sink(
         index.clone() as Arc<dyn Index>,
         sink_rx,
         acks.clone(),
@@ -184,7 +199,61 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         sources.push(spawn(name, Box::pin(fut)));
     }
     drop(producer);
+    Ok(Running {
+        index,
+        health,
+        params,
+        acks,
+        write_block: Arc::new(write_block),
+        stop_rx,
+        stop_tx,
+        sink: Some(sink),
+        processors,
+        sources,
+    })
+}
 
+impl Running {
+    /// Waits until the sink stops on its own (a failure) and returns its outcome.
+    pub async fn sink_failed(&mut self) -> anyhow::Result<()> {
+        let Some(handle) = self.sink.as_mut() else {
+            return std::future::pending().await;
+        };
+        let outcome = handle.await;
+        self.sink = None;
+        outcome.context("index sink task")??;
+        bail!("the index sink stopped unexpectedly")
+    }
+
+    /// Shuts down the way data flows: sources stop, the bus drains,
+    /// processors flush, the sink commits a last time, acknowledgements reach
+    /// the checkpoints.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop_tx.send(true);
+        for p in self.processors {
+            let _ = p.await;
+        }
+        let sink = match self.sink {
+            Some(h) => h.await.context("index sink task")?,
+            None => Ok(()),
+        };
+        drop(self.acks);
+        for s in self.sources {
+            let _ = s.await;
+        }
+        sink
+    }
+}
+
+/// Runs until SIGINT/SIGTERM or a fatal component error.
+pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
+    // The demo replays recorded Mastodon responses through the real poller.
+    let _replay = if demo {
+        Some(crate::sources::start_demo_feed(&mut cfg).await?)
+    } else {
+        None
+    };
+    let mut running = start(&cfg).await?;
     let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
         .await
         .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
@@ -202,13 +271,13 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         out.flush()?;
     }
     let app = api::router(api::AppState {
-        index: index.clone() as Arc<dyn Index>,
-        health: health.clone(),
-        windows: params.windows.clone(),
-        bucket_ms: params.bucket,
-        write_block: Arc::new(write_block),
+        index: running.index.clone() as Arc<dyn Index>,
+        health: running.health.clone(),
+        windows: running.params.windows.clone(),
+        bucket_ms: running.params.bucket,
+        write_block: running.write_block.clone(),
     });
-    let mut server_stop = stop_rx.clone();
+    let mut server_stop = running.stop_rx.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -217,25 +286,18 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             .await
     });
 
-    let early = tokio::select! {
+    let failed = tokio::select! {
         _ = shutdown_signal() => None,
-        r = &mut sink => Some(r),
+        r = running.sink_failed() => Some(r),
     };
     tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    if let Some(r) = early {
-        // The sink stopped on its own: that is a failure (a commit error).
-        r.context("index sink task")??;
-        bail!("the index sink stopped unexpectedly");
-    }
-    for p in processors {
-        let _ = p.await;
-    }
-    sink.await.context("index sink task")??;
-    drop(acks);
-    for s in sources {
-        let _ = s.await;
-    }
+    let outcome = match failed {
+        Some(e) => {
+            let _ = running.shutdown().await;
+            e
+        }
+        None => running.shutdown().await,
+    };
     let _ = server.await;
-    Ok(())
+    outcome
 }

@@ -58,6 +58,7 @@ pub trait Consumer: Send {
 #[derive(Clone, Default)]
 pub struct AckRouter {
     routes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Position>>>>,
+    taps: Arc<Mutex<Vec<mpsc::UnboundedSender<Position>>>>,
 }
 
 impl AckRouter {
@@ -70,12 +71,25 @@ impl AckRouter {
         rx
     }
 
+    /// A copy of every acknowledgement, for observers (the end-to-end bench).
+    pub fn tap(&self) -> mpsc::UnboundedReceiver<Position> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut t) = self.taps.lock() {
+            t.push(tx);
+        }
+        rx
+    }
+
     /// Acknowledges positions whose records are durable downstream.
     pub fn ack(&self, positions: impl IntoIterator<Item = Position>) {
         let Ok(routes) = self.routes.lock() else {
             return;
         };
+        let taps = self.taps.lock().map(|t| t.clone()).unwrap_or_default();
         for p in positions {
+            for t in &taps {
+                let _ = t.send(p.clone());
+            }
             if let Some(tx) = routes.get(&p.source) {
                 // A source that has shut down no longer needs its acks.
                 let _ = tx.send(p);

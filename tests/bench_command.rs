@@ -1,0 +1,31 @@
+//! `farol bench` runs the whole pipeline under load and reports latency
+//! only once every line it wrote has been acknowledged.
+
+mod support;
+
+use std::process::Command;
+
+#[test]
+fn bench_reports_once_every_line_is_acknowledged() {
+    let out = Command::new(support::farol_bin())
+        .args(["bench", "--duration", "2s", "--rate", "2000"])
+        .env("FAROL_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: u64 = stdout
+        .split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(lines >= 4000, "{stdout}");
+    assert!(
+        stdout.contains("write → durable ack latency (ms): p50"),
+        "{stdout}"
+    );
+}
