@@ -25,6 +25,9 @@ pub struct BenchOptions {
     pub line_bytes: usize,
 }
 
+/// Unacknowledged lines the writer may run ahead by in `--rate 0` mode.
+const MAX_BACKLOG: u64 = 200_000;
+
 /// Batches written and not yet acknowledged: (file offset after the batch, lines, when).
 type Pending = Arc<Mutex<VecDeque<(u64, u64, Instant)>>>;
 
@@ -65,6 +68,17 @@ fn writer(
             let due = Duration::from_secs_f64(i as f64 / opts.rate as f64);
             if let Some(w) = due.checked_sub(start.elapsed()) {
                 std::thread::sleep(w);
+            }
+        } else {
+            // Closed loop: stay at most MAX_BACKLOG lines ahead of the
+            // acknowledgements, so the pipeline runs at its own best rate.
+            while pending
+                .lock()
+                .map(|q| q.iter().map(|(_, n, _)| n).sum::<u64>() > MAX_BACKLOG)
+                .unwrap_or(false)
+                && start.elapsed() < opts.duration
+            {
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
         buf.clear();
@@ -121,14 +135,48 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     let mut acked_lines = 0u64;
     let mut written: Option<u64> = None;
     let drain_deadline = opts.duration + Duration::from_secs(120);
+    let outcome = measure(
+        &mut acks,
+        &pending,
+        &stop,
+        &mut w,
+        &mut hist,
+        &mut acked_lines,
+        &mut written,
+        started,
+        drain_deadline,
+    )
+    .await;
+    let elapsed = started.elapsed();
+    // Stop the pipeline before the scratch dir goes away, whatever happened.
+    stop.store(true, Ordering::Relaxed);
+    running.shutdown().await?;
+    outcome?;
+    let total = written.unwrap_or(0);
+    report(&opts, total, elapsed, &hist);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    acks: &mut tokio::sync::mpsc::UnboundedReceiver<farol_common::model::Position>,
+    pending: &Pending,
+    stop: &AtomicBool,
+    w: &mut Option<std::thread::JoinHandle<anyhow::Result<u64>>>,
+    hist: &mut Histogram<u64>,
+    acked_lines: &mut u64,
+    written: &mut Option<u64>,
+    started: Instant,
+    drain_deadline: Duration,
+) -> anyhow::Result<()> {
     loop {
         if w.as_ref().is_some_and(|h| h.is_finished()) {
             if let Some(h) = w.take() {
-                written = Some(h.join().map_err(|_| anyhow::anyhow!("writer panicked"))??);
+                *written = Some(h.join().map_err(|_| anyhow::anyhow!("writer panicked"))??);
             }
         }
-        if written.is_some_and(|n| acked_lines >= n) {
-            break;
+        if written.is_some_and(|n| *acked_lines >= n) {
+            return Ok(());
         }
         if started.elapsed() > drain_deadline {
             stop.store(true, Ordering::Relaxed);
@@ -148,24 +196,23 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
                 if let Some((_, lines, at)) = q.pop_front() {
                     let us = now.duration_since(at).as_micros().max(1) as u64;
                     hist.saturating_record_n(us, lines);
-                    acked_lines += lines;
+                    *acked_lines += lines;
                 }
             }
         }
     }
-    let elapsed = started.elapsed();
-    let total = written.unwrap_or(0);
-    running.shutdown().await?;
+}
+
+fn report(opts: &BenchOptions, total: u64, elapsed: Duration, hist: &Histogram<u64>) {
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    let target = if opts.rate == 0 {
+        "max (closed loop)".to_string()
+    } else {
+        format!("{} lines/s", opts.rate)
+    };
     println!(
-        "farol bench: {total} lines of ~{} bytes, target {} lines/s, written for {:?}",
-        opts.line_bytes,
-        if opts.rate == 0 {
-            "max".to_string()
-        } else {
-            opts.rate.to_string()
-        },
-        opts.duration
+        "farol bench: {total} lines of ~{} bytes, target {target}, written for {:?}",
+        opts.line_bytes, opts.duration
     );
     println!(
         "  throughput  {:.0} lines/s acknowledged ({:.1} s from first write to last ack)",
@@ -183,5 +230,4 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     if let Some(rss) = peak_rss_mib() {
         println!("  peak RSS    {rss} MiB");
     }
-    Ok(())
 }
