@@ -23,7 +23,8 @@ fn bench_reports_once_every_line_is_acknowledged() {
         .nth(2)
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    assert!(lines >= 4000, "{stdout}");
+    // 2 s at 2000 lines/s; a loaded machine may fall a little behind.
+    assert!(lines >= 3000, "{stdout}");
     assert!(
         stdout.contains("write → durable ack latency (ms): p50"),
         "{stdout}"
