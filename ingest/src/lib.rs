@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod feed;
 pub mod fingerprint;
+pub mod gz;
 pub mod lines;
 pub mod multiline;
 pub mod tail;

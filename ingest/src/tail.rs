@@ -9,6 +9,7 @@
 
 use crate::checkpoint::{path_for, Registry};
 use crate::fingerprint::{self, Identity};
+use crate::gz;
 use crate::lines::{Line, LineSplitter};
 use crate::multiline::{Aggregator, Numbered};
 use farol_common::bus::{publish_paced, Producer};
@@ -17,7 +18,7 @@ use farol_common::health::Health;
 use farol_common::metrics::metrics;
 use farol_common::model::{Position, RawRecord, RecordKind};
 use farol_common::time::now_ms;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -127,11 +128,36 @@ impl FileSource {
         ));
         health.up(&component);
         let mut tracked: HashMap<String, Tracked> = HashMap::new();
+        let mut gz_done: HashSet<(u64, u64)> = HashSet::new();
         'outer: loop {
             if *shutdown.borrow() {
                 break;
             }
-            self.scan(&registry, &mut tracked);
+            let compressed = self.scan(&registry, &mut tracked);
+            for (path, id) in compressed {
+                if gz_done.contains(&id) {
+                    continue;
+                }
+                match self
+                    .read_gz(&path, &registry, &tracked, producer.as_ref(), &mut shutdown)
+                    .await
+                {
+                    Ok(GzOutcome::Done) => {
+                        gz_done.insert(id);
+                    }
+                    Ok(GzOutcome::Later) => {}
+                    Ok(GzOutcome::Stopped) => break 'outer,
+                    Err(e) => {
+                        // A corrupt archive is reported once and not retried.
+                        gz_done.insert(id);
+                        metrics()
+                            .source_errors
+                            .with_label_values(&[&self.name])
+                            .inc();
+                        tracing::warn!(source = %self.name, path = %path.display(), error = %e, "cannot read compressed file");
+                    }
+                }
+            }
             let mut done = Vec::new();
             for (stream, t) in tracked.iter_mut() {
                 match self
@@ -171,7 +197,6 @@ impl FileSource {
         Ok(())
     }
 
-    /// Finds new files, notices renamed and vanished ones.
     /// Finds new files, notices renamed, replaced, copied and vanished ones.
     ///
     /// A path is matched to a followed file by device and inode first (a
@@ -180,8 +205,15 @@ impl FileSource {
     /// shrunk: the copy takes over at the position already read) or a plain
     /// duplicate (ignored). A followed file whose path is gone or now names
     /// another inode is read to its end, then let go.
-    fn scan(&self, registry: &Registry, tracked: &mut HashMap<String, Tracked>) {
+    ///
+    /// Returns the gzip-compressed files matched (read whole, see [`crate::gz`]).
+    fn scan(
+        &self,
+        registry: &Registry,
+        tracked: &mut HashMap<String, Tracked>,
+    ) -> Vec<(PathBuf, (u64, u64))> {
         let mut seen: BTreeMap<PathBuf, (u64, u64)> = BTreeMap::new();
+        let mut compressed = Vec::new();
         for pat in &self.patterns {
             let Ok(paths) = glob::glob(pat) else { continue };
             for p in paths.flatten() {
@@ -190,7 +222,11 @@ impl FileSource {
                 }
                 if let Ok(m) = std::fs::metadata(&p) {
                     if m.is_file() {
-                        seen.insert(p, (m.dev(), m.ino()));
+                        if gz::is_gz(&p) {
+                            compressed.push((p, (m.dev(), m.ino())));
+                        } else {
+                            seen.insert(p, (m.dev(), m.ino()));
+                        }
                     }
                 }
             }
@@ -272,6 +308,73 @@ impl FileSource {
                 t.orphaned = true;
             }
         }
+        compressed
+    }
+
+    /// Reads a compressed rotated file from its checkpoint, unless the file
+    /// it was compressed from is still being followed (that one finishes
+    /// through its open descriptor).
+    async fn read_gz(
+        &self,
+        path: &Path,
+        registry: &Registry,
+        tracked: &HashMap<String, Tracked>,
+        producer: &dyn Producer,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> std::io::Result<GzOutcome> {
+        let p = path.to_path_buf();
+        let fp = tokio::task::spawn_blocking(move || gz::fingerprint(&p))
+            .await
+            .map_err(std::io::Error::other)??;
+        let Some(fp) = fp else {
+            return Ok(GzOutcome::Later);
+        };
+        let stream = Identity::Fingerprint(fp).stream_id(&self.name);
+        if tracked.contains_key(&stream) {
+            return Ok(GzOutcome::Later);
+        }
+        let start = match registry.streams.get(&stream) {
+            Some(e) => e.end,
+            None if self.read_from == ReadFrom::End => return Ok(GzOutcome::Done),
+            None => 0,
+        };
+        tracing::info!(source = %self.name, path = %path.display(), %stream, start, "reading compressed file");
+        let (tx, mut rx) = mpsc::channel::<Line>(1024);
+        let (p, max) = (path.to_path_buf(), self.max_line_bytes);
+        let reader = tokio::task::spawn_blocking(move || {
+            gz::read_lines(&p, max, |l| tx.blocking_send(l).is_ok())
+        });
+        let path_str = path.to_string_lossy().into_owned();
+        let mut line_no = 0u64;
+        while let Some(l) = rx.recv().await {
+            line_no += 1;
+            if l.end <= start {
+                continue;
+            }
+            let rec = RawRecord {
+                source: self.name.clone(),
+                stream: stream.clone(),
+                kind: self.kind,
+                platform: self.platform.clone(),
+                file: Some(path_str.clone()),
+                line_no,
+                offset: l.start,
+                end: l.end,
+                payload: l.bytes,
+                truncated: l.truncated,
+                ingest_ms: now_ms(),
+            };
+            tokio::select! {
+                r = publish_paced(producer, rec) => if r.is_err() { return Ok(GzOutcome::Stopped) },
+                _ = shutdown.changed() => return Ok(GzOutcome::Stopped),
+            }
+            metrics()
+                .records_read
+                .with_label_values(&[&self.name])
+                .inc();
+        }
+        reader.await.map_err(std::io::Error::other)??;
+        Ok(GzOutcome::Done)
     }
 
     fn excluded(&self, path: &Path) -> bool {
@@ -392,6 +495,12 @@ fn ends_line_at(file: &mut std::fs::File, pos: u64) -> bool {
         Ok(()) => b[0] == b'\n',
         Err(_) => true,
     }
+}
+
+enum GzOutcome {
+    Done,
+    Later,
+    Stopped,
 }
 
 enum ReadOutcome {
@@ -659,6 +768,43 @@ mod tests {
         assert_eq!(
             again[0].stream, got[0].stream,
             "same identity across the restart"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_compressed_while_down_resumes_at_its_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        append(&log, "one\ntwo\n");
+        let router = AckRouter::default();
+        let (p, mut cs) = embedded(1, 64, 1 << 20);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let src = source(d.path(), "app.log*");
+        let task = tokio::spawn(src.clone().run(
+            Arc::new(p),
+            router.register("t"),
+            stop_rx,
+            Health::default(),
+        ));
+        let got = next_lines(&mut cs[0], 2).await;
+        ack_and_stop(d.path(), &got[1], router, stop_tx, task).await;
+        // While down: more lines, then logrotate renames and compresses.
+        append(&log, "three\n");
+        let mut e = flate2::write::GzEncoder::new(
+            std::fs::File::create(d.path().join("app.log.1.gz")).unwrap(),
+            flate2::Compression::default(),
+        );
+        e.write_all(&std::fs::read(&log).unwrap()).unwrap();
+        e.finish().unwrap();
+        std::fs::remove_file(&log).unwrap();
+        append(&log, "new file\n");
+        let (mut c2, _r2) = start(src).await;
+        let mut got = texts(&next_lines(&mut c2, 2).await);
+        got.sort();
+        assert_eq!(
+            got,
+            ["new file", "three"],
+            "only the unread line of the archive"
         );
     }
 
