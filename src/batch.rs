@@ -105,19 +105,14 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
         let mut pending: Vec<RawRecord> = Vec::new();
         read_file_lines(file, 1024 * 1024, |l| {
             line_no += 1;
-            pending.push(RawRecord {
-                source: source.clone(),
-                stream: stream.clone(),
+            pending.push(l.into_record(
+                &source,
+                &stream,
                 kind,
-                platform: (kind == RecordKind::Post).then(|| "jsonl".to_string()),
-                file: Some(path.clone()),
+                (kind == RecordKind::Post).then(|| "jsonl".to_string()),
+                &path,
                 line_no,
-                offset: l.start,
-                end: l.end,
-                payload: l.bytes,
-                truncated: l.truncated,
-                ingest_ms: now_ms(),
-            });
+            ));
         })
         .with_context(|| format!("reading {}", file.display()))?;
         for rec in pending {

@@ -20,6 +20,33 @@ pub struct Line {
     pub truncated: bool,
 }
 
+impl Line {
+    /// The bus record of this line: `line_no`-th line of `file` in `stream`.
+    pub fn into_record(
+        self,
+        source: &str,
+        stream: &str,
+        kind: farol_common::model::RecordKind,
+        platform: Option<String>,
+        file: &str,
+        line_no: u64,
+    ) -> farol_common::model::RawRecord {
+        farol_common::model::RawRecord {
+            source: source.to_string(),
+            stream: stream.to_string(),
+            kind,
+            platform,
+            file: Some(file.to_string()),
+            line_no,
+            offset: self.start,
+            end: self.end,
+            payload: self.bytes,
+            truncated: self.truncated,
+            ingest_ms: farol_common::time::now_ms(),
+        }
+    }
+}
+
 /// Incremental line splitter.
 #[derive(Debug)]
 pub struct LineSplitter {

@@ -107,6 +107,17 @@ impl Tracked {
 }
 
 impl FileSource {
+    fn record(&self, line: Line, stream: &str, file: &str, line_no: u64) -> RawRecord {
+        line.into_record(
+            &self.name,
+            stream,
+            self.kind,
+            self.platform.clone(),
+            file,
+            line_no,
+        )
+    }
+
     /// Runs until `shutdown` turns true (or the bus closes). Acknowledged
     /// positions arrive on `acks` and are checkpointed.
     pub async fn run(
@@ -351,19 +362,7 @@ impl FileSource {
             if l.end <= start {
                 continue;
             }
-            let rec = RawRecord {
-                source: self.name.clone(),
-                stream: stream.clone(),
-                kind: self.kind,
-                platform: self.platform.clone(),
-                file: Some(path_str.clone()),
-                line_no,
-                offset: l.start,
-                end: l.end,
-                payload: l.bytes,
-                truncated: l.truncated,
-                ingest_ms: now_ms(),
-            };
+            let rec = self.record(l, &stream, &path_str, line_no);
             tokio::select! {
                 r = publish_paced(producer, rec) => if r.is_err() { return Ok(GzOutcome::Stopped) },
                 _ = shutdown.changed() => return Ok(GzOutcome::Stopped),
@@ -452,19 +451,7 @@ impl FileSource {
                         .with_label_values(&[&self.name])
                         .inc();
                 }
-                let rec = RawRecord {
-                    source: self.name.clone(),
-                    stream: stream.to_string(),
-                    kind: self.kind,
-                    platform: self.platform.clone(),
-                    file: Some(path_str.clone()),
-                    line_no,
-                    offset: l.start,
-                    end: l.end,
-                    payload: l.bytes,
-                    truncated: l.truncated,
-                    ingest_ms: now_ms(),
-                };
+                let rec = self.record(l, stream, &path_str, line_no);
                 tokio::select! {
                     r = publish_paced(producer, rec) => {
                         if r.is_err() {
