@@ -245,6 +245,7 @@ mod tests {
             payload: b"x".to_vec(),
             truncated: false,
             ingest_ms: 0,
+            file_mtime: None,
         }
     }
 

@@ -10,14 +10,14 @@
 use crate::checkpoint::{path_for, Registry};
 use crate::fingerprint::{self, Identity};
 use crate::gz;
-use crate::lines::{Line, LineSplitter};
+use crate::lines::{mtime_ms, Line, LineSplitter};
 use crate::multiline::{Aggregator, Numbered};
 use farol_common::bus::{publish_paced, Producer};
 use farol_common::config::ReadFrom;
 use farol_common::health::Health;
 use farol_common::metrics::metrics;
 use farol_common::model::{Position, RawRecord, RecordKind};
-use farol_common::time::now_ms;
+use farol_common::time::{now_ms, Millis};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -107,7 +107,14 @@ impl Tracked {
 }
 
 impl FileSource {
-    fn record(&self, line: Line, stream: &str, file: &str, line_no: u64) -> RawRecord {
+    fn record(
+        &self,
+        line: Line,
+        stream: &str,
+        file: &str,
+        line_no: u64,
+        mtime: Option<Millis>,
+    ) -> RawRecord {
         line.into_record(
             &self.name,
             stream,
@@ -115,6 +122,7 @@ impl FileSource {
             self.platform.clone(),
             file,
             line_no,
+            mtime,
         )
     }
 
@@ -356,13 +364,14 @@ impl FileSource {
             gz::read_lines(&p, max, |l| tx.blocking_send(l).is_ok())
         });
         let path_str = path.to_string_lossy().into_owned();
+        let mtime = std::fs::metadata(path).ok().as_ref().and_then(mtime_ms);
         let mut line_no = 0u64;
         while let Some(l) = rx.recv().await {
             line_no += 1;
             if l.end <= start {
                 continue;
             }
-            let rec = self.record(l, &stream, &path_str, line_no);
+            let rec = self.record(l, &stream, &path_str, line_no, mtime);
             tokio::select! {
                 r = publish_paced(producer, rec) => if r.is_err() { return Ok(GzOutcome::Stopped) },
                 _ = shutdown.changed() => return Ok(GzOutcome::Stopped),
@@ -444,6 +453,8 @@ impl FileSource {
             if flush_multi {
                 records.extend(t.multi.as_mut().and_then(Aggregator::flush));
             }
+            // Read after the bytes: every line read was written before it.
+            let mtime = t.file.metadata().ok().as_ref().and_then(mtime_ms);
             for Numbered { line: l, line_no } in records {
                 if l.truncated {
                     metrics()
@@ -451,7 +462,7 @@ impl FileSource {
                         .with_label_values(&[&self.name])
                         .inc();
                 }
-                let rec = self.record(l, stream, &path_str, line_no);
+                let rec = self.record(l, stream, &path_str, line_no, mtime);
                 tokio::select! {
                     r = publish_paced(producer, rec) => {
                         if r.is_err() {
