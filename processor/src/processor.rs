@@ -641,6 +641,34 @@ mod tests {
     }
 
     #[test]
+    fn year_less_lines_are_dated_from_the_file_not_the_clock() {
+        let mtime = farol_common::time::parse_rfc3339("2025-01-01T00:05:00Z").unwrap();
+        let run = |now: Millis| {
+            let mut p = proc(&HashMap::new());
+            for (i, line) in ["Dec 31 23:59:58 gw app: a", "Jan  1 00:00:03 gw app: b"]
+                .iter()
+                .enumerate()
+            {
+                let mut r = rec(RecordKind::Log, i as u64 + 1, line.as_bytes());
+                r.file_mtime = Some(mtime);
+                p.handle(r, now);
+            }
+            p.end_of_input();
+            let mut b = p.flush();
+            b.counts.sort();
+            b.counts
+        };
+        let year = 366 * 86_400_000;
+        let today = run(NOW);
+        assert_eq!(today, run(NOW + year), "the clock moved by a year");
+        let starts: Vec<String> = today
+            .iter()
+            .map(|(k, _)| farol_common::time::rfc3339(k.bucket_start))
+            .collect();
+        assert_eq!(starts, ["2024-12-31T23:59:50Z", "2025-01-01T00:00:00Z"]);
+    }
+
+    #[test]
     fn streams_idle_past_the_retention_are_forgotten() {
         let mut p = proc(&HashMap::new());
         p.handle(rec(RecordKind::Log, 1, b"2020-01-01 00:10:00 INFO x"), NOW);
