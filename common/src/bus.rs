@@ -240,6 +240,7 @@ mod tests {
             platform: None,
             file: None,
             line_no: end,
+            line_span: 0,
             offset: end - 1,
             end,
             payload: b"x".to_vec(),

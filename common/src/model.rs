@@ -30,8 +30,12 @@ pub struct RawRecord {
     pub platform: Option<String>,
     /// Path of the file the record was read from, if any.
     pub file: Option<String>,
-    /// 1-based line number within the file (0 for non-file sources).
+    /// 1-based line number within the file (0 for non-file sources); of
+    /// the first line for a multiline record.
     pub line_no: u64,
+    /// How many more lines a multiline record spans after its first.
+    #[serde(default)]
+    pub line_span: u64,
     /// Byte offset of the record's first byte in its stream.
     pub offset: u64,
     /// Stream position just past this record: strictly increasing within a

@@ -41,6 +41,7 @@ impl Line {
             platform,
             file: Some(file.to_string()),
             line_no,
+            line_span: 0,
             offset: self.start,
             end: self.end,
             payload: self.bytes,

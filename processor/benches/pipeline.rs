@@ -69,6 +69,7 @@ fn process(c: &mut Criterion) {
                 platform: None,
                 file: Some(name.clone()),
                 line_no: i as u64 + 1,
+                line_span: 0,
                 offset: off,
                 end,
                 payload: l.as_bytes().to_vec(),

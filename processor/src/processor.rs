@@ -416,7 +416,7 @@ impl Out<'_> {
             .inc();
         ctx.state.last_ts = Some(ts);
         ctx.state.applied_end = rec.end;
-        ctx.state.line_no = rec.line_no;
+        ctx.state.line_no = rec.line_no.saturating_add(rec.line_span);
         ctx.state.wall_ms = Some(self.now);
         ctx.dirty = true;
         if let Some(e) = event {
@@ -464,6 +464,7 @@ mod tests {
             platform: None,
             file: Some("f".into()),
             line_no: end,
+            line_span: 0,
             offset: end * 100,
             end: end * 100 + 99,
             payload: payload.to_vec(),

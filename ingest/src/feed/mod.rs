@@ -250,6 +250,7 @@ impl FeedSource {
                     platform: Some(self.platform.to_string()),
                     file: None,
                     line_no: seq,
+                    line_span: 0,
                     offset: id,
                     end: id,
                     payload: raw,

@@ -31,6 +31,8 @@ pub enum Fault {
     Unauthorized,
     /// A 200 with an `errors` array besides the data (X only).
     ErrorInBody,
+    /// Served normally (so that a later fault hits a later request).
+    Pass,
 }
 
 struct Inner {
@@ -206,7 +208,7 @@ fn fault_response(f: &Fault, api: Api) -> Option<Response> {
             )
                 .into_response(),
         ),
-        Fault::Truncated | Fault::ErrorInBody => None,
+        Fault::Truncated | Fault::ErrorInBody | Fault::Pass => None,
     }
 }
 
