@@ -598,7 +598,8 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         if !(f.url.starts_with("http://") || f.url.starts_with("https://")) {
             errs.push(ConfigError::new(
                 format!("feeds[{i}].url"),
-                format!("'{}' is not an http(s) URL", f.url),
+                // Not echoed: a feed URL may carry a secret.
+                "is not an http(s) URL".to_string(),
             ));
         }
         match f.platform {
