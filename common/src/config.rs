@@ -433,6 +433,7 @@ impl ConfigError {
 /// Top-level keys the environment may override.
 const ENV_ROOTS: &[&str] = &[
     "data_dir",
+    "shutdown_timeout",
     "api",
     "kafka",
     "elasticsearch",

@@ -24,9 +24,9 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request must be answered within this time (503 otherwise).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Request heads larger than this are refused by the HTTP layer (431,
-/// without a body: hyper answers before the request reaches the router).
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Request heads larger than this are refused at the connection (431 with a
+/// JSON body, before the request reaches the router).
+pub const MAX_HEAD_BYTES: usize = 48 * 1024;
 /// Longest path and query accepted (414 with a JSON body).
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Largest request body accepted (the API takes no bodies; 413).
