@@ -166,5 +166,8 @@ fn a_dead_index_stops_the_process_non_zero_naming_it() {
     let text = std::fs::read_to_string(&stderr).unwrap();
     eprintln!("{text}");
     assert!(!status.success(), "{status}");
-    assert!(text.contains("index"), "the failing component is named");
+    assert!(
+        text.contains("index stopped"),
+        "the failing component is named"
+    );
 }

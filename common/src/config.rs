@@ -458,7 +458,13 @@ pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
     fig = fig.merge(
         Env::prefixed("FAROL_")
             .split("__")
-            .filter(|k| ENV_ROOTS.iter().any(|r| k.as_str().starts_with(r))),
+            // Keys arrive as written (`SHUTDOWN_TIMEOUT`); roots are lower case.
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                ENV_ROOTS
+                    .iter()
+                    .any(|r| k == *r || k.starts_with(&format!("{r}__")))
+            }),
     );
     extract(fig)
 }
