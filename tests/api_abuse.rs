@@ -546,10 +546,8 @@ fn admin_token_and_the_network_warning() {
     let r = c.delete(&url).bearer_auth("t0ken-for-test").send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
     // With the token, a foreign Host is fine (the token is the credential).
-    let req = format!(
-        "GET /admin/index/write_block HTTP/1.1\r\nHost: farol.example\r\nAuthorization: Bearer t0ken-for-test\r\nConnection: close\r\n\r\n"
-    );
-    assert_eq!(raw(&f.addr, req.as_bytes()).0, 200);
+    let req = b"GET /admin/index/write_block HTTP/1.1\r\nHost: farol.example\r\nAuthorization: Bearer t0ken-for-test\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw(&f.addr, req).0, 200);
     assert!(f.alive());
     let stderr = f.stderr_text();
     let warnings = stderr.matches("reachable from the network").count();
