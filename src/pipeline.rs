@@ -313,6 +313,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         f = running.failed() => Some(f),
     };
     let deadline = cfg.shutdown_timeout;
+    let stopping_since = tokio::time::Instant::now();
     match &failed {
         None => {
             tracing::info!("shutting down (at most {deadline:?}; a second signal exits at once)")
@@ -330,8 +331,10 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
             "a second signal arrived during shutdown; what was not committed is read again on the next start"
         )),
     };
+    // Requests in progress may finish, within what is left of the deadline.
     let _ = api_stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    let left = deadline.saturating_sub(stopping_since.elapsed());
+    let _ = tokio::time::timeout(left.min(Duration::from_secs(2)), server).await;
     match failed {
         Some(f) => Err(anyhow::Error::new(f)),
         None => drained,
