@@ -46,6 +46,20 @@ impl Farol {
 
     /// [`Farol::start`] with extra environment variables.
     pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Farol {
+        Farol::start_logging(data_dir, args, env, None)
+    }
+
+    /// [`Farol::start_with_env`] writing stderr to `stderr` (inherited when `None`).
+    pub fn start_logging(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Option<&Path>,
+    ) -> Farol {
+        let stderr = match stderr {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("stderr file")),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(farol_bin())
             .envs(env.iter().copied())
             .arg("run")
@@ -55,7 +69,7 @@ impl Farol {
             .args(args)
             .env("FAROL_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("farol starts");
         let stdout = child.stdout.take().expect("stdout piped");
