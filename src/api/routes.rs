@@ -45,7 +45,15 @@ pub async fn search(
 /// `GET /healthz`: 200 when every component is live, else 503 naming the
 /// failing ones with their (redacted, upstream-free) reasons.
 pub async fn healthz(State(s): State<AppState>) -> Response {
-    let snap = s.health.snapshot();
+    let mut snap = s.health.snapshot();
+    if *s.write_block.borrow() {
+        // In force from the moment it was acknowledged, not only once the
+        // index sink has noticed it.
+        snap.insert(
+            farol_indexer::sink::COMPONENT.to_string(),
+            Err("writes blocked by the operator".to_string()),
+        );
+    }
     let failing: BTreeMap<&String, &String> = snap
         .iter()
         .filter_map(|(k, v)| v.as_ref().err().map(|e| (k, e)))
