@@ -52,6 +52,11 @@ pub struct RawRecord {
     /// Farol runs, so re-processing a file dates it the same).
     #[serde(default)]
     pub file_mtime: Option<Millis>,
+    /// How long after its event time a record of this stream may reach the
+    /// bus in normal operation (a feed's polling interval): the idle rule
+    /// extrapolates a quiet stream's event time that much more cautiously.
+    #[serde(default)]
+    pub arrival_delay_ms: Option<Millis>,
 }
 
 /// A position a source can resume from, acknowledged once durable downstream.

@@ -34,6 +34,8 @@ struct StreamCtx {
     held: Vec<(RawRecord, Parsed)>,
     /// Wall time the first held line arrived.
     held_since: Millis,
+    /// The stream's usual arrival delay (see [`RawRecord::arrival_delay_ms`]).
+    arrival_delay: Millis,
 }
 
 impl StreamCtx {
@@ -45,6 +47,7 @@ impl StreamCtx {
             dirty: false,
             held: Vec::new(),
             held_since: now,
+            arrival_delay: 0,
         }
     }
 }
@@ -150,6 +153,7 @@ impl Processor {
         self.pending_records += 1;
         self.pending_bytes += rec.payload.len();
         ctx.last_wall = now;
+        ctx.arrival_delay = rec.arrival_delay_ms.unwrap_or(0).max(0);
         let parsed = match rec.kind {
             RecordKind::Log => {
                 let (text, lossy) = decode(&rec);
@@ -228,9 +232,13 @@ impl Processor {
             }
             if let Some(max_ts) = ctx.state.max_ts {
                 let before = ctx.state.watermark;
-                let wm = out
-                    .params
-                    .idle_watermark(before, max_ts, ctx.last_wall, now);
+                let wm = out.params.idle_watermark(
+                    before,
+                    max_ts,
+                    ctx.last_wall,
+                    now,
+                    ctx.arrival_delay,
+                );
                 ctx.state.watermark = Some(wm);
                 // Windows only close at bucket boundaries: persist (and
                 // acknowledge) the moved watermark once per bucket.
@@ -471,6 +479,7 @@ mod tests {
             truncated: false,
             ingest_ms: 5_000_000,
             file_mtime: None,
+            arrival_delay_ms: None,
         }
     }
 
