@@ -10,7 +10,7 @@ use farol_ingest::feed::replay::{posts_from_bodies, Replay};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
-use support::{await_value, shared_data, Farol};
+use support::{await_value, items, shared_data, write_config, Farol};
 
 fn ms(s: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(s)
@@ -63,15 +63,13 @@ fn a_feed_polled_every_30s_is_never_late() {
     let replay = rt.block_on(Replay::start(dated, vec![])).unwrap();
     replay.set_visible(Some(0));
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("farol.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let cfg = write_config(
+        dir.path(),
+        &format!(
             "[[feeds]]\nname = \"masto\"\nplatform = \"mastodon\"\nurl = \"{}\"\ntimeline = \"public\"\ninterval = \"30s\"\n",
             replay.url()
         ),
-    )
-    .unwrap();
+    );
     let f = Farol::start(
         &dir.path().join("data"),
         &["--config", cfg.to_str().unwrap()],
@@ -118,18 +116,7 @@ fn a_feed_polled_every_30s_is_never_late() {
             }
         }
     }
-    let got: BTreeMap<String, u64> = v["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["key"].as_str().unwrap().to_string(),
-                i["count"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(got, want, "{v}");
+    assert_eq!(items(&v), want, "{v}");
     assert!(!want.is_empty());
     assert_eq!(
         f.metric_sum("farol_late_records_total", "source=\"masto\""),

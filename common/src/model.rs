@@ -100,6 +100,12 @@ pub struct LogEvent {
     /// Set when the line was cut at the maximum line length.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The log template the message is an instance of (variables as `<*>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Stable id of that template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
 }
 
 /// A parsed social post (BRIEF §3).
@@ -167,6 +173,8 @@ pub enum AggKind {
     Hashtag,
     /// Log classes of log lines.
     LogClass,
+    /// Template ids of log lines.
+    LogTemplate,
 }
 
 impl AggKind {
@@ -175,6 +183,7 @@ impl AggKind {
         match self {
             AggKind::Hashtag => "hashtag",
             AggKind::LogClass => "log_class",
+            AggKind::LogTemplate => "log_template",
         }
     }
     /// Parses the API name.
@@ -182,6 +191,7 @@ impl AggKind {
         match s {
             "hashtag" => Some(AggKind::Hashtag),
             "log_class" => Some(AggKind::LogClass),
+            "log_template" => Some(AggKind::LogTemplate),
             _ => None,
         }
     }
@@ -236,6 +246,26 @@ pub struct StreamState {
     /// Wall-clock time of the stream's last record, for retention.
     #[serde(default)]
     pub wall_ms: Option<Millis>,
+    /// The stream's learned log templates, present when they changed since
+    /// the last state handed on (absent: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<Vec<Template>>,
+}
+
+/// One learned log template (see the processor's template miner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    /// Stable id (hex of a hash of the template the cluster started as).
+    pub id: String,
+    /// Current template tokens (`<*>` for variables).
+    pub tokens: Vec<String>,
+}
+
+impl Template {
+    /// The template text.
+    pub fn text(&self) -> String {
+        self.tokens.join(" ")
+    }
 }
 
 /// Everything one processor flush hands the index: applied atomically, then

@@ -749,6 +749,27 @@ mod tests {
         start(source(dir, pattern)).await
     }
 
+    /// Starts `src` on a fresh bus with a stop switch and its task handle.
+    fn start_stoppable(
+        src: FileSource,
+    ) -> (
+        EmbeddedConsumer,
+        AckRouter,
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let router = AckRouter::default();
+        let (p, mut cs) = embedded(1, 64, 1 << 20);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(src.run(
+            Arc::new(p),
+            router.register("t"),
+            stop_rx,
+            Health::default(),
+        ));
+        (cs.remove(0), router, stop_tx, task)
+    }
+
     /// Starts `src` on a fresh bus; the source runs until the test ends.
     async fn start(src: FileSource) -> (EmbeddedConsumer, AckRouter) {
         let (p, mut cs) = embedded(1, 1024, 1 << 20);
@@ -860,16 +881,8 @@ mod tests {
         let log = d.path().join("app.log");
         append(&log, "1 boom\n  at a\n  at b\n2 next\n");
         let src = multiline_source(d.path(), "app.log");
-        let router = AckRouter::default();
-        let (p, mut cs) = embedded(1, 64, 1 << 20);
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(src.clone().run(
-            Arc::new(p),
-            router.register("t"),
-            stop_rx,
-            Health::default(),
-        ));
-        let first = next_lines(&mut cs[0], 1).await.remove(0);
+        let (mut c, router, stop_tx, task) = start_stoppable(src.clone());
+        let first = next_lines(&mut c, 1).await.remove(0);
         assert_eq!((first.line_no, first.line_span), (1, 2));
         // Acknowledged as the processor does: through the record's last line.
         let mut acked = first.clone();
@@ -913,16 +926,8 @@ mod tests {
         append(&a, "#Version: 1.0\na1\n");
         append(&b, "#Version: 1.0\nb1\nb2\n");
         let src = source(d.path(), "*.csv");
-        let router = AckRouter::default();
-        let (p, mut cs) = embedded(1, 64, 1 << 20);
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(src.clone().run(
-            Arc::new(p),
-            router.register("t"),
-            stop_rx,
-            Health::default(),
-        ));
-        let got = next_lines(&mut cs[0], 5).await;
+        let (mut c, router, stop_tx, task) = start_stoppable(src.clone());
+        let got = next_lines(&mut c, 5).await;
         // Acknowledge everything read from both files, then stop.
         for r in &got {
             router.ack([Position {
