@@ -88,7 +88,37 @@ pub fn overview(state: &AppState) -> Overview {
         .iter()
         .map(|s| (s.clone(), SourceView::default()))
         .collect();
-    for family in metrics().registry.gather() {
+    add_metrics(&mut sources, &metrics().registry.gather());
+    // Where the metric is not kept, the index's stream states know it.
+    for st in state.index.stream_states().into_values() {
+        if let Some(wm) = st.watermark {
+            let v = sources.entry(st.source).or_default();
+            let secs = wm.div_euclid(1000);
+            v.watermark = Some(v.watermark.map_or(secs, |w: i64| w.max(secs)));
+        }
+    }
+    let mut health: BTreeMap<String, Option<String>> = state
+        .health
+        .snapshot()
+        .into_iter()
+        .map(|(k, v)| (k, v.err()))
+        .collect();
+    if *state.write_block.borrow() {
+        health.insert(
+            farol_indexer::sink::COMPONENT.to_string(),
+            Some("writes blocked by the operator".to_string()),
+        );
+    }
+    Overview { sources, health }
+}
+
+/// Folds every per-source series of `families` (Farol's registry, names
+/// prefixed `farol_`) into `sources`, adding sources not seen before.
+fn add_metrics(
+    sources: &mut BTreeMap<String, SourceView>,
+    families: &[prometheus::proto::MetricFamily],
+) {
+    for family in families {
         let name = family.name();
         for m in family.get_metric() {
             let Some(source) = m
@@ -117,27 +147,6 @@ pub fn overview(state: &AppState) -> Overview {
             }
         }
     }
-    // Where the metric is not kept, the index's stream states know it.
-    for st in state.index.stream_states().into_values() {
-        if let Some(wm) = st.watermark {
-            let v = sources.entry(st.source).or_default();
-            let secs = wm.div_euclid(1000);
-            v.watermark = Some(v.watermark.map_or(secs, |w: i64| w.max(secs)));
-        }
-    }
-    let mut health: BTreeMap<String, Option<String>> = state
-        .health
-        .snapshot()
-        .into_iter()
-        .map(|(k, v)| (k, v.err()))
-        .collect();
-    if *state.write_block.borrow() {
-        health.insert(
-            farol_indexer::sink::COMPONENT.to_string(),
-            Some("writes blocked by the operator".to_string()),
-        );
-    }
-    Overview { sources, health }
 }
 
 /// `GET /api/overview`, with ETag / `If-None-Match` support.
@@ -168,9 +177,35 @@ pub async fn overview_json(State(s): State<AppState>, headers: HeaderMap) -> Res
 mod tests {
     use super::*;
 
+    use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+
     #[test]
-    fn source_view_defaults_to_nothing_seen() {
-        let v = SourceView::default();
-        assert!(!v.paused && v.watermark.is_none() && v.records == 0);
+    fn per_source_metrics_are_folded_by_source() {
+        let r = Registry::new_custom(Some("farol".into()), None).expect("registry");
+        let read =
+            IntCounterVec::new(Opts::new("records_read_total", "r"), &["source"]).expect("counter");
+        let dead = IntCounterVec::new(Opts::new("dead_letters_total", "d"), &["source", "reason"])
+            .expect("counter");
+        let paused = IntGaugeVec::new(Opts::new("source_paused", "p"), &["source"]).expect("gauge");
+        let depth =
+            IntGaugeVec::new(Opts::new("bus_queue_depth", "q"), &["partition"]).expect("gauge");
+        for m in [&read, &dead] {
+            r.register(Box::new(m.clone())).expect("registered");
+        }
+        for m in [&paused, &depth] {
+            r.register(Box::new(m.clone())).expect("registered");
+        }
+        read.with_label_values(&["web"]).inc_by(5);
+        dead.with_label_values(&["web", "late"]).inc_by(2);
+        dead.with_label_values(&["web", "future"]).inc();
+        paused.with_label_values(&["feed"]).set(1);
+        depth.with_label_values(&["0"]).set(9);
+        let mut sources = BTreeMap::from([("quiet".to_string(), SourceView::default())]);
+        add_metrics(&mut sources, &r.gather());
+        assert_eq!(sources.len(), 3, "configured plus seen, no partition rows");
+        assert_eq!(sources["web"].records, 5);
+        assert_eq!(sources["web"].dead_letters, 3);
+        assert!(sources["feed"].paused && !sources["web"].paused);
+        assert_eq!(sources["quiet"].records, 0);
     }
 }
