@@ -1,5 +1,5 @@
 //! The read handlers (BRIEF §2): `/trends`, `/search`, `/healthz`,
-//! `/metrics` and the dashboard page. Parameters are parsed by the pure
+//! `/metrics` (the dashboard is in `dashboard`). Parameters are parsed by the pure
 //! functions of `farol_indexer::params`; every rejection is an [`ApiError`]
 //! naming the parameter, and no user input can produce a 500.
 
@@ -7,7 +7,7 @@ use super::errors::ApiError;
 use super::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use farol_common::metrics::metrics;
 use farol_indexer::params::{echo, parse_search, parse_trends};
@@ -81,9 +81,4 @@ pub async fn metrics_text() -> Response {
         metrics().render(),
     )
         .into_response()
-}
-
-/// `GET /`: the dashboard.
-pub async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("../dashboard.html"))
 }
