@@ -59,6 +59,19 @@ fn grouping_accuracy_on_every_loghub_file() {
             .collect();
         assert_eq!(predicted.len(), truth.len(), "{name}: one CSV row per line");
         let ga = grouping_accuracy(&predicted, &truth);
+        if std::env::var("FAROL_GA_DEBUG").is_ok_and(|d| name.starts_with(&d)) {
+            // Which true templates were split or merged, with an example each.
+            let lines: Vec<&str> = raw.lines().collect();
+            let mut by_true: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+            for (i, t) in truth.iter().enumerate() {
+                by_true.entry(t).or_default().entry(&predicted[i]).or_insert(i);
+            }
+            for (t, preds) in by_true.iter().filter(|(_, p)| p.len() > 1) {
+                for &i in preds.values() {
+                    eprintln!("  {t} split: {}", parser.parse(lines[i], &mut None, 0).message);
+                }
+            }
+        }
         eprintln!("{name:<24} GA {ga:.3} ({} templates)", miner.len());
         scores.insert(name, ga);
     }
