@@ -348,6 +348,10 @@ fn dashboard_shows_known_data_live_in_chromium() {
     browser.await_text("rows-log_class", Duration::from_secs(30), |t| {
         t.contains("ERROR") && t.contains("WARN")
     });
+    // Log templates: the lines' messages (no variables in them) as text.
+    browser.await_text("rows-log_template", Duration::from_secs(30), |t| {
+        t.contains("horn pressure low") && t.contains("kraken sighted near the <b>rocks</b>")
+    });
 
     // The search deep link lists the known line, escaped as text.
     let results = browser.await_text("results", Duration::from_secs(20), |t| {

@@ -64,11 +64,18 @@ fn grouping_accuracy_on_every_loghub_file() {
             let lines: Vec<&str> = raw.lines().collect();
             let mut by_true: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
             for (i, t) in truth.iter().enumerate() {
-                by_true.entry(t).or_default().entry(&predicted[i]).or_insert(i);
+                by_true
+                    .entry(t)
+                    .or_default()
+                    .entry(&predicted[i])
+                    .or_insert(i);
             }
             for (t, preds) in by_true.iter().filter(|(_, p)| p.len() > 1) {
                 for &i in preds.values() {
-                    eprintln!("  {t} split: {}", parser.parse(lines[i], &mut None, 0).message);
+                    eprintln!(
+                        "  {t} split: {}",
+                        parser.parse(lines[i], &mut None, 0).message
+                    );
                 }
             }
         }

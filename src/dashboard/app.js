@@ -286,10 +286,30 @@ function restoreSearch() {
   return Boolean(p.get('q'));
 }
 
+// ---- top log templates (text only; no history, to keep requests bounded) ---
+async function loadTemplates() {
+  const t = await getJSON(`/trends?kind=log_template&window=${state.window}&limit=${TOP_N}`);
+  const items = Array.isArray(t.items) ? t.items.slice(0, TOP_N) : [];
+  $('span-log_template').textContent = t.from ? `${t.window || state.window} window ${when(Date.parse(t.from))}–${hhmm(Date.parse(t.to))} (latest closed)` : 'no closed window yet';
+  const body = $('rows-log_template');
+  body.closest('table').classList.toggle('has-score', items.some((i) => typeof i.score === 'number'));
+  const rows = items.map((it) => {
+    const tr = el('tr');
+    const text = el('td', 'template', it.template || it.key);
+    text.title = `template ${it.key}`;
+    tr.append(text, el('td', 'n', num(it.count)), el('td', 'n score', typeof it.score === 'number' ? it.score.toFixed(2) : ''));
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = el('tr'); const td = el('td', 'muted', 'nothing counted yet'); td.colSpan = 3; tr.append(td); rows.push(tr);
+  }
+  body.replaceChildren(...rows);
+}
+
 // ---- the polling loop ------------------------------------------------------
 if (restoreSearch()) submitSearch();
 async function tick() {
-  const results = await Promise.allSettled([loadSources(), loadHealth(), ...KINDS.map(async (k) => {
+  const results = await Promise.allSettled([loadSources(), loadHealth(), loadTemplates(), ...KINDS.map(async (k) => {
     await loadTop(k);
     await loadHistory(k);
     renderTop(k); renderChart(k);
@@ -302,7 +322,7 @@ async function tick() {
 }
 
 document.addEventListener('click', toggleKey);
-$('window').addEventListener('change', (e) => { state.window = e.target.value; saveHash(); KINDS.forEach((k) => loadTop(k).then(() => renderTop(k)).catch(() => {})); });
+$('window').addEventListener('change', (e) => { state.window = e.target.value; saveHash(); KINDS.forEach((k) => loadTop(k).then(() => renderTop(k)).catch(() => {})); loadTemplates().catch(() => {}); });
 $('search').addEventListener('submit', (e) => { e.preventDefault(); submitSearch(); });
 window.addEventListener('hashchange', () => { if (restoreSearch()) submitSearch(); });
 tick();
