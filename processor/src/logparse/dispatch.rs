@@ -1,0 +1,173 @@
+//! Detection: which format a line is in, cheaply. The order is
+//! 1. container wrappers (Docker `json-file`, CRI), whose inner line goes
+//!    through this same detection;
+//! 2. JSON objects;
+//! 3. the format the stream's last line was in (the per-stream hint), so a
+//!    file costs one anchored regex per line;
+//! 4. the built-in table, all at once through its `RegexSet`, taking the
+//!    first candidate (in table order) whose timestamp reads;
+//! 5. the generic conventions (logfmt, a leading level, a timestamp near the
+//!    start), then `unstructured`.
+//!
+//! Syslog envelopes without a PRI get a second look at their message: a
+//! klog, logfmt, JSON or access-log line inside (kubelet, containerd,
+//! haproxy and nginx through syslog) gives the severity its own format puts
+//! in its own position.
+
+use super::builtin::{self, Attempt, TABLE};
+use super::{container, generic, json, logfmt, LineParser, ParsedLine};
+use crate::class::UNKNOWN;
+use farol_common::time::Millis;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+/// Indices of the formats an envelope's message is tried against.
+static EMBEDDED: LazyLock<Vec<usize>> = LazyLock::new(|| {
+    ["apache_access", "haproxy", "klog"]
+        .iter()
+        .filter_map(|n| TABLE.formats.iter().position(|f| f.name == *n))
+        .collect()
+});
+
+/// Parses `line` with the detection of `p` (see the module doc). `nested`
+/// is true for the inner line of a container wrapper.
+pub(super) fn detect(
+    p: &LineParser,
+    line: &str,
+    hint: &mut Option<usize>,
+    year_ref: Millis,
+    nested: bool,
+) -> ParsedLine {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let trimmed = line.trim_start();
+    if p.json && trimmed.starts_with('{') {
+        if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(trimmed) {
+            if p.auto && !nested {
+                if let Some(u) = container::docker(&o, year_ref) {
+                    return unwrap(p, u, hint, year_ref);
+                }
+            }
+            return json::from_object(&o, line, year_ref);
+        }
+    }
+    if p.auto && !nested {
+        if let Some(u) = container::cri(line) {
+            return unwrap(p, u, hint, year_ref);
+        }
+    }
+    let mut fallback: Option<(usize, ParsedLine)> = None;
+    if let Some(h) = (*hint).filter(|h| p.allows(*h)) {
+        match builtin::attempt(h, line, year_ref) {
+            Attempt::Parsed(x) => return finish(h, x, year_ref),
+            Attempt::Unreadable(x) => fallback = Some((h, x)),
+            Attempt::NoMatch => {}
+        }
+    }
+    if p.any_builtin() {
+        for i in TABLE.set.matches(line).iter() {
+            if Some(i) == *hint || !p.allows(i) {
+                continue;
+            }
+            match builtin::attempt(i, line, year_ref) {
+                Attempt::Parsed(x) => {
+                    *hint = Some(i);
+                    return finish(i, x, year_ref);
+                }
+                Attempt::Unreadable(x) => {
+                    if fallback.is_none() {
+                        fallback = Some((i, x));
+                    }
+                }
+                Attempt::NoMatch => {}
+            }
+        }
+    }
+    if let Some((i, x)) = fallback {
+        return finish(i, x, year_ref);
+    }
+    if p.logfmt && logfmt::looks_like(line) {
+        if let Some(x) = logfmt::parse(line, year_ref) {
+            return x;
+        }
+    }
+    if p.auto {
+        if let Some(x) = generic::leading_level(line, year_ref) {
+            return x;
+        }
+        if let Some(x) = generic::timestamped(line, year_ref) {
+            return x;
+        }
+    }
+    generic::unstructured(line)
+}
+
+fn unwrap(
+    p: &LineParser,
+    u: container::Unwrapped<'_>,
+    hint: &mut Option<usize>,
+    year_ref: Millis,
+) -> ParsedLine {
+    let mut x = detect(p, &u.inner, hint, year_ref, true);
+    if u.ts.is_some() {
+        x.ts = u.ts;
+        x.ts_unreadable = false;
+    } else if x.ts.is_none() {
+        // The wrapper always has a time: if it did not read, say so.
+        x.ts_unreadable = true;
+    }
+    x.fields.insert("wrapper".into(), u.wrapper.into());
+    if !u.stream.is_empty() {
+        x.fields.insert("stream".into(), u.stream);
+    }
+    if u.partial {
+        x.fields.insert("partial".into(), "true".into());
+    }
+    x
+}
+
+/// Post-processing of a built-in match: the second look into syslog
+/// envelopes.
+fn finish(i: usize, mut x: ParsedLine, year_ref: Millis) -> ParsedLine {
+    if !builtin::is_envelope(i) || builtin::has_pri(&x) {
+        return x;
+    }
+    let msg = x.message.as_str();
+    let body = if x.fields.contains_key("tag") {
+        msg
+    } else {
+        // RFC 3164: `tag[pid]: body`, the tag without spaces.
+        match msg.find(": ") {
+            Some(k) if k < 128 && !msg[..k].contains(' ') => &msg[k + 2..],
+            _ => return x,
+        }
+    };
+    let inner = if body.starts_with('{') {
+        json::parse(body, year_ref)
+    } else if logfmt::looks_like(body) {
+        logfmt::parse(body, year_ref)
+    } else {
+        EMBEDDED
+            .iter()
+            .find_map(|&j| match builtin::attempt(j, body, year_ref) {
+                Attempt::Parsed(y) => Some(y),
+                _ => None,
+            })
+    };
+    let Some(inner) = inner.filter(|y| y.class != UNKNOWN) else {
+        return x;
+    };
+    x.level = inner.level;
+    x.class = inner.class;
+    x.fields
+        .insert("embedded_format".into(), inner.format.to_string());
+    if let Some(s) = inner.fields.get("status") {
+        x.fields.insert("status".into(), s.clone());
+    }
+    // A time with a year inside (access logs, JSON, logfmt) is better than
+    // the envelope's year-less one; klog's is year-less too.
+    if inner.format != "klog" && inner.ts.is_some() {
+        x.ts = inner.ts;
+        x.ts_unreadable = false;
+    }
+    x
+}
