@@ -5,7 +5,8 @@
 //! here, so that formats only have to find the position: syslog names,
 //! log4j/logback, Python, PostgreSQL (`LOG`, `DEBUG1`…`DEBUG5`), MySQL
 //! (`Note`, `System`), Serilog and zerolog three-letter codes, supervisord's
-//! four-letter codes, logrus' terminal codes, Apache's `trace1`…`trace8`,
+//! four-letter codes, logrus' terminal codes, log15's (`eror`, `dbug`),
+//! Elasticsearch's `DEPRECATION` (a level between WARN and INFO), Apache's `trace1`…`trace8`,
 //! MongoDB's `D1`…`D5`, Redis' marks and the single letters of logcat, glog
 //! and Ruby.
 
@@ -38,12 +39,12 @@ pub fn normalize_level(level: &str) -> Option<&'static str> {
     let class = match lower {
         "emerg" | "emergency" | "alert" | "crit" | "critical" | "fatal" | "panic" | "severe"
         | "ftl" | "fata" | "pani" | "pnc" | "dpanic" | "f" | "a" => "FATAL",
-        "err" | "error" | "erro" | "e" => "ERROR",
-        "warn" | "warning" | "wrn" | "w" | "#" => "WARN",
+        "err" | "error" | "erro" | "eror" | "e" => "ERROR",
+        "warn" | "warning" | "wrn" | "w" | "deprecation" | "#" => "WARN",
         "info" | "notice" | "informational" | "information" | "inf" | "i" | "log" | "note"
         | "system" | "*" => "INFO",
-        "debug" | "fine" | "dbg" | "debg" | "debu" | "d" | "debug1" | "debug2" | "debug3"
-        | "debug4" | "debug5" | "d1" | "d2" | "d3" | "d4" | "d5" | "-" => "DEBUG",
+        "debug" | "fine" | "dbg" | "debg" | "debu" | "dbug" | "d" | "debug1" | "debug2"
+        | "debug3" | "debug4" | "debug5" | "d1" | "d2" | "d3" | "d4" | "d5" | "-" => "DEBUG",
         "trace" | "finer" | "finest" | "verbose" | "vrb" | "trc" | "trac" | "blat" | "v"
         | "trace1" | "trace2" | "trace3" | "trace4" | "trace5" | "trace6" | "trace7" | "trace8"
         | "." => "TRACE",
@@ -169,6 +170,9 @@ mod tests {
             ("INFO+2", "INFO"),
             ("DEBUG-4", "DEBUG"),
             ("Information", "INFO"),
+            ("eror", "ERROR"),
+            ("dbug", "DEBUG"),
+            ("DEPRECATION", "WARN"),
         ] {
             assert_eq!(normalize_level(w), Some(c), "{w}");
         }

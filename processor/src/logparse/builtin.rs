@@ -256,7 +256,7 @@ pub(super) static TABLE: LazyLock<Table> = LazyLock::new(|| {
         (
             "postgresql",
             format!(
-                r"^(?P<ts>\d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}(?:\.\d{{1,6}})? (?:{zones}|[+-]\d{{2}}(?::?\d{{2}})?)) (?:.*? )?(?P<level>DEBUG[1-5]|LOG|INFO|NOTICE|WARNING|ERROR|FATAL|PANIC|DETAIL|HINT|CONTEXT|STATEMENT|QUERY|LOCATION):  "
+                r"^(?P<ts>\d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}(?:\.\d{{1,6}})? (?:{zones}|[+-]\d{{2}}(?::?\d{{2}})?)) (?:.*? )?(?P<level>DEBUG[1-5]?|LOG|INFO|NOTICE|WARNING|ERROR|FATAL|PANIC|DETAIL|HINT|CONTEXT|STATEMENT|QUERY|LOCATION):  "
             ),
             T::Iso,
             L::Group,
