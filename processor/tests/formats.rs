@@ -143,3 +143,8 @@ fn check(family: &str) {
 fn web_servers_and_proxies() {
     check("web");
 }
+
+#[test]
+fn databases_and_brokers() {
+    check("databases");
+}
