@@ -148,3 +148,8 @@ fn web_servers_and_proxies() {
 fn databases_and_brokers() {
     check("databases");
 }
+
+#[test]
+fn languages_and_frameworks() {
+    check("languages");
+}
