@@ -153,3 +153,13 @@ fn databases_and_brokers() {
 fn languages_and_frameworks() {
     check("languages");
 }
+
+#[test]
+fn systems_and_containers() {
+    check("systems");
+}
+
+#[test]
+fn generic_conventions() {
+    check("generic");
+}
