@@ -345,12 +345,15 @@ fn epoch(s: &str) -> Option<Millis> {
             return None;
         }
         let n: i64 = s.parse().ok()?;
-        return Some(match n {
-            ..=99_999_999_999 => n.checked_mul(1000)?,
-            ..=99_999_999_999_999 => n,
-            ..=99_999_999_999_999_999 => n / 1000,
-            _ => n / 1_000_000,
-        });
+        return if n < 100_000_000_000 {
+            n.checked_mul(1000)
+        } else if n < 100_000_000_000_000 {
+            Some(n)
+        } else if n < 100_000_000_000_000_000 {
+            Some(n / 1000)
+        } else {
+            Some(n / 1_000_000)
+        };
     }
     // Fractional: `1709633521.123456` or `1.709633521123e+09`.
     let exp = b.iter().any(|c| matches!(c, b'e' | b'E'));

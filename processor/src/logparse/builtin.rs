@@ -107,9 +107,7 @@ pub(super) static TABLE: LazyLock<Table> = LazyLock::new(|| {
         // HAProxy `option httplog`, through syslog or on stdout.
         (
             "haproxy",
-            format!(
-                r"^(?:<(?P<pri>\d{{1,3}})>)?(?:(?:[A-Z][a-z]{{2}} [ \d]\d \d{{2}}:\d{{2}}:\d{{2}}|\d{{4}}-\d{{2}}-\d{{2}}T\S+) \S+ [^\s:]+: )?(?P<client>[\da-fA-F.:]+):(?P<port>\d+) \[(?P<ts>\d{{2}}/[A-Z][a-z]{{2}}/\d{{4}}:\d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?)\] (?P<frontend>\S+) (?P<backend>\S+) (?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) "
-            ),
+                            r"^(?:<(?P<pri>\d{1,3})>)?(?:(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\S+) \S+ [^\s:]+: )?(?P<client>[\da-fA-F.:]+):(?P<port>\d+) \[(?P<ts>\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] (?P<frontend>\S+) (?P<backend>\S+) (?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) ".into(),
             T::ClfNoZone,
             L::Group,
             false,
