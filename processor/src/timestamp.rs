@@ -75,28 +75,17 @@ pub fn parse(s: &str, layout: TsLayout, year_ref: Millis) -> Option<Millis> {
     let s = s.trim();
     match layout {
         TsLayout::Iso => iso(s),
-        TsLayout::Clf => DateTime::parse_from_str(s, "%d/%b/%Y:%H:%M:%S%.f %z")
-            .ok()
-            .map(|t| t.timestamp_millis())
-            .or_else(|| parse(s, TsLayout::ClfNoZone, year_ref)),
-        TsLayout::ClfNoZone => {
-            naive(s, "%d/%b/%Y:%H:%M:%S%.f").or_else(|| naive(s, "%d/%b/%Y %H:%M:%S%.f"))
-        }
-        TsLayout::Ctime => {
-            let norm = s.split_whitespace().collect::<Vec<_>>().join(" ");
-            naive(&norm, "%a %b %d %H:%M:%S%.f %Y")
-        }
-        TsLayout::Syslog => {
-            let norm = s.split_whitespace().collect::<Vec<_>>().join(" ");
-            without_year(&norm, "%b %d %H:%M:%S%.f", year_ref)
-        }
-        TsLayout::YyMmDdSlash => naive(s, "%y/%m/%d %H:%M:%S%.f"),
-        TsLayout::YyMmDdCompact => naive(s, "%y%m%d %H%M%S"),
+        TsLayout::Clf => fast::clf(s, true),
+        TsLayout::ClfNoZone => fast::clf(s, false),
+        TsLayout::Ctime => fast::ctime(s),
+        TsLayout::Syslog => fast::syslog(s, year_ref),
+        TsLayout::YyMmDdSlash => fast::yy_mm_dd_slash(s),
+        TsLayout::YyMmDdCompact => fast::yy_mm_dd_compact(s),
         TsLayout::YyMmDdTime => {
             let norm = s.split_whitespace().collect::<Vec<_>>().join(" ");
             naive(&norm, "%y%m%d %H:%M:%S%.f")
         }
-        TsLayout::Slash => naive(&s.replace(',', "."), "%Y/%m/%d %H:%M:%S%.f"),
+        TsLayout::Slash => fast::slash(s),
         TsLayout::DayMonYear => {
             let norm = s.replace(',', ".");
             naive(&norm, "%d %b %Y %H:%M:%S%.f")
@@ -105,10 +94,10 @@ pub fn parse(s: &str, layout: TsLayout, year_ref: Millis) -> Option<Millis> {
         TsLayout::DayMonYearColons => naive(s, "%d-%b-%Y::%H:%M:%S%.f"),
         TsLayout::DayMonYearDash => naive(s, "%d-%b-%Y %H:%M:%S%.f"),
         TsLayout::MonDayYearAmPm => naive(s, "%b %d, %Y %I:%M:%S %p"),
-        TsLayout::Klog => without_year(s, "%m%d %H:%M:%S%.f", year_ref),
+        TsLayout::Klog => fast::klog(s, year_ref),
         TsLayout::TimeOnly => time_only(s, year_ref),
         TsLayout::HealthApp => health_app(s),
-        TsLayout::MonthDotDay => without_year(s, "%m.%d %H:%M:%S", year_ref),
+        TsLayout::MonthDotDay => fast::month_dot_day(s, year_ref),
         TsLayout::Logcat => logcat(s, year_ref),
         TsLayout::Epoch => epoch(s),
         TsLayout::Bgl => naive(s, "%Y-%m-%d-%H.%M.%S%.f"),
@@ -311,13 +300,7 @@ fn logcat(s: &str, year_ref: Millis) -> Option<Millis> {
     if b.get(2) != Some(&b'-') {
         return epoch(s);
     }
-    match s.rsplit_once(' ') {
-        Some((t, z)) if z.starts_with(['+', '-']) => {
-            let off = zone(z)?;
-            without_year(t, "%m-%d %H:%M:%S%.f", year_ref)?.checked_sub(i64::from(off) * 60_000)
-        }
-        _ => without_year(s, "%m-%d %H:%M:%S%.f", year_ref),
-    }
+    fast::logcat(s, year_ref)
 }
 
 fn health_app(s: &str) -> Option<Millis> {
@@ -432,6 +415,288 @@ fn on_reference_date(t: NaiveTime, year_ref: Millis) -> Option<Millis> {
         date = date.pred_opt()?;
     }
     None
+}
+
+/// Hand-written readers for the layouts on the hot path of the common
+/// formats (chrono's format-string parser, and the year search through it,
+/// cost more than the rest of a line's parsing).
+mod fast {
+    use super::{zone, DAY_MS};
+    use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+    use farol_common::time::Millis;
+
+    struct Cur<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Cur<'a> {
+        fn new(s: &'a str) -> Self {
+            Cur {
+                b: s.as_bytes(),
+                i: 0,
+            }
+        }
+
+        /// `min..=max` digits.
+        fn num(&mut self, min: usize, max: usize) -> Option<u32> {
+            let start = self.i;
+            let mut v = 0u32;
+            while self.i < self.b.len() && self.i - start < max && self.b[self.i].is_ascii_digit()
+            {
+                v = v * 10 + u32::from(self.b[self.i] - b'0');
+                self.i += 1;
+            }
+            (self.i - start >= min).then_some(v)
+        }
+
+        fn lit(&mut self, c: u8) -> Option<()> {
+            (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+        }
+
+        fn spaces(&mut self) -> usize {
+            let start = self.i;
+            while self.b.get(self.i) == Some(&b' ') {
+                self.i += 1;
+            }
+            self.i - start
+        }
+
+        fn month(&mut self) -> Option<u32> {
+            let m = self.b.get(self.i..self.i + 3)?;
+            let mut l = [0u8; 3];
+            l.copy_from_slice(m);
+            l.make_ascii_lowercase();
+            let n = match &l {
+                b"jan" => 1,
+                b"feb" => 2,
+                b"mar" => 3,
+                b"apr" => 4,
+                b"may" => 5,
+                b"jun" => 6,
+                b"jul" => 7,
+                b"aug" => 8,
+                b"sep" => 9,
+                b"oct" => 10,
+                b"nov" => 11,
+                b"dec" => 12,
+                _ => return None,
+            };
+            self.i += 3;
+            Some(n)
+        }
+
+        /// `HH:MM:SS` and an optional `.fff`/`,fff` fraction, as nanoseconds.
+        fn time(&mut self) -> Option<(u32, u32, u32, u32)> {
+            let h = self.num(2, 2)?;
+            self.lit(b':')?;
+            let m = self.num(2, 2)?;
+            self.lit(b':')?;
+            let s = self.num(2, 2)?;
+            Some((h, m, s, self.frac()?))
+        }
+
+        fn frac(&mut self) -> Option<u32> {
+            if !matches!(self.b.get(self.i), Some(b'.' | b',')) {
+                return Some(0);
+            }
+            self.i += 1;
+            let start = self.i;
+            let mut nanos = 0u32;
+            while self.i < self.b.len() && self.b[self.i].is_ascii_digit() {
+                if self.i - start < 9 {
+                    nanos = nanos * 10 + u32::from(self.b[self.i] - b'0');
+                }
+                self.i += 1;
+            }
+            let n = self.i - start;
+            if n == 0 {
+                return None;
+            }
+            for _ in n..9 {
+                nanos *= 10;
+            }
+            Some(nanos)
+        }
+
+        fn rest(&self) -> &'a [u8] {
+            &self.b[self.i.min(self.b.len())..]
+        }
+
+        fn end(&self) -> Option<()> {
+            (self.i >= self.b.len()).then_some(())
+        }
+    }
+
+    fn make(y: i32, mo: u32, d: u32, (h, mi, s, ns): (u32, u32, u32, u32)) -> Option<Millis> {
+        let t = NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_nano_opt(h, mi, s, ns)?;
+        Some(Utc.from_utc_datetime(&t).timestamp_millis())
+    }
+
+    /// The latest year (at most eight back) that puts the time at most a
+    /// day after the reference (see [`super::without_year`]).
+    fn yearless(mo: u32, d: u32, t: (u32, u32, u32, u32), year_ref: Millis) -> Option<Millis> {
+        let ref_year = Utc.timestamp_millis_opt(year_ref).single()?.year();
+        let limit = year_ref.saturating_add(DAY_MS);
+        (0..=8)
+            .filter_map(|back| make(ref_year.checked_sub(back)?, mo, d, t))
+            .find(|ms| *ms <= limit)
+    }
+
+    /// Applies an optional ` ±hhmm` zone left in the cursor.
+    fn with_zone(c: &mut Cur<'_>, ms: Millis, required: bool) -> Option<Millis> {
+        if c.spaces() == 0 {
+            c.end()?;
+            return (!required).then_some(ms);
+        }
+        let z = std::str::from_utf8(c.rest()).ok()?;
+        let off = zone(z)?;
+        ms.checked_sub(i64::from(off) * 60_000)
+    }
+
+    /// `17/May/2015:10:05:03 +0200` (CLF), `06/Feb/2009:12:14:14.655`
+    /// (HAProxy), `05/Mar/2024 10:12:01` (Python's http.server).
+    pub fn clf(s: &str, zone_allowed: bool) -> Option<Millis> {
+        let mut c = Cur::new(s);
+        let d = c.num(1, 2)?;
+        c.lit(b'/')?;
+        let mo = c.month()?;
+        c.lit(b'/')?;
+        let y = c.num(4, 4)?;
+        if c.lit(b':').is_none() {
+            c.lit(b' ')?;
+        }
+        let ms = make(i32::try_from(y).ok()?, mo, d, c.time()?)?;
+        if zone_allowed {
+            with_zone(&mut c, ms, false)
+        } else {
+            c.end().map(|()| ms)
+        }
+    }
+
+    /// `Sun Dec 04 04:47:44 2005`, `Tue Mar 05 10:12:01.123456 2024`.
+    pub fn ctime(s: &str) -> Option<Millis> {
+        let mut c = Cur::new(s);
+        c.i = 3;
+        if c.spaces() == 0 {
+            return None;
+        }
+        let mo = c.month()?;
+        c.spaces();
+        let d = c.num(1, 2)?;
+        c.spaces();
+        let t = c.time()?;
+        if c.spaces() == 0 {
+            return None;
+        }
+        let y = c.num(4, 4)?;
+        c.end()?;
+        make(i32::try_from(y).ok()?, mo, d, t)
+    }
+
+    /// `Jun 14 15:16:01`, `Jul  1 09:00:55`, `Mar 05 10:12:07.123456`.
+    pub fn syslog(s: &str, year_ref: Millis) -> Option<Millis> {
+        let mut c = Cur::new(s);
+        let mo = c.month()?;
+        if c.spaces() == 0 {
+            return None;
+        }
+        let d = c.num(1, 2)?;
+        if c.spaces() == 0 {
+            return None;
+        }
+        let t = c.time()?;
+        c.end()?;
+        yearless(mo, d, t, year_ref)
+    }
+
+    /// `17/06/09 20:10:40` (yy/MM/dd; years 69–99 are the 1900s, as
+    /// strftime's `%y`).
+    pub fn yy_mm_dd_slash(s: &str) -> Option<Millis> {
+        let mut c = Cur::new(s);
+        let yy = c.num(2, 2)?;
+        c.lit(b'/')?;
+        let mo = c.num(2, 2)?;
+        c.lit(b'/')?;
+        let d = c.num(2, 2)?;
+        c.lit(b' ')?;
+        let t = c.time()?;
+        c.end()?;
+        make(century(yy), mo, d, t)
+    }
+
+    fn century(yy: u32) -> i32 {
+        // yy < 100 by construction.
+        let yy = i32::try_from(yy).unwrap_or(0);
+        if yy < 69 {
+            2000 + yy
+        } else {
+            1900 + yy
+        }
+    }
+
+    /// `081109 203615` (yyMMdd HHmmss).
+    pub fn yy_mm_dd_compact(s: &str) -> Option<Millis> {
+        let mut c = Cur::new(s);
+        let yy = c.num(2, 2)?;
+        let mo = c.num(2, 2)?;
+        let d = c.num(2, 2)?;
+        c.lit(b' ')?;
+        let h = c.num(2, 2)?;
+        let mi = c.num(2, 2)?;
+        let sec = c.num(2, 2)?;
+        c.end()?;
+        make(century(yy), mo, d, (h, mi, sec, 0))
+    }
+
+    /// `2024/03/05 10:12:01`, with an optional fraction.
+    pub fn slash(s: &str) -> Option<Millis> {
+        let mut c = Cur::new(s);
+        let y = c.num(4, 4)?;
+        c.lit(b'/')?;
+        let mo = c.num(2, 2)?;
+        c.lit(b'/')?;
+        let d = c.num(2, 2)?;
+        c.lit(b' ')?;
+        let t = c.time()?;
+        c.end()?;
+        make(i32::try_from(y).ok()?, mo, d, t)
+    }
+
+    /// `0305 16:20:31.461583` (klog's MMdd, no year).
+    pub fn klog(s: &str, year_ref: Millis) -> Option<Millis> {
+        let mut c = Cur::new(s);
+        let mo = c.num(2, 2)?;
+        let d = c.num(2, 2)?;
+        c.lit(b' ')?;
+        let t = c.time()?;
+        c.end()?;
+        yearless(mo, d, t, year_ref)
+    }
+
+    /// `10.30 16:49:06` (MM.dd, no year).
+    pub fn month_dot_day(s: &str, year_ref: Millis) -> Option<Millis> {
+        let mut c = Cur::new(s);
+        let mo = c.num(2, 2)?;
+        c.lit(b'.')?;
+        let d = c.num(2, 2)?;
+        c.lit(b' ')?;
+        let t = c.time()?;
+        c.end()?;
+        yearless(mo, d, t, year_ref)
+    }
+
+    /// `03-17 16:13:38.811`, optionally followed by ` +0100` (no year).
+    pub fn logcat(s: &str, year_ref: Millis) -> Option<Millis> {
+        let mut c = Cur::new(s);
+        let mo = c.num(2, 2)?;
+        c.lit(b'-')?;
+        let d = c.num(2, 2)?;
+        c.lit(b' ')?;
+        let t = c.time()?;
+        let ms = yearless(mo, d, t, year_ref)?;
+        with_zone(&mut c, ms, false)
+    }
 }
 
 /// Reads the `created_at` forms of social APIs: RFC 3339 (X v2, Mastodon)

@@ -91,15 +91,25 @@ pub(super) static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let iso = iso_ts();
     let zones = zones_alt();
     let req = r#""(?P<request>(?:[^"\\]|\\.)*)""#;
+    let access = format!(
+        r"(?P<client>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<ts>\d{{2}}/[A-Z][a-z]{{2}}/\d{{4}}[: ]\d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?(?: [+-]\d{{4}})?)\] {req} (?P<status>\d{{3}}) (?P<bytes>\S+)"
+    );
     let defs: Vec<(&'static str, String, TsLayout, LevelRule, bool)> = vec![
         // Apache/nginx/Traefik/gunicorn access logs: common, combined,
         // vhost_combined, anything appended (`$request_time` …); also
         // Python's http.server (no zone).
         (
             "apache_access",
-            format!(
-                r"^(?:(?P<vhost>\S+) )?(?P<client>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<ts>\d{{2}}/[A-Z][a-z]{{2}}/\d{{4}}[: ]\d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?(?: [+-]\d{{4}})?)\] {req} (?P<status>\d{{3}}) (?P<bytes>\S+)"
-            ),
+            format!(r"^{access}"),
+            T::Clf,
+            L::Group,
+            false,
+        ),
+        // Apache `vhost_combined`: `%v:%p` first. A separate entry keeps
+        // both patterns one-pass (fast to capture).
+        (
+            "apache_access",
+            format!(r"^(?P<vhost>\S+) {access}"),
             T::Clf,
             L::Group,
             false,

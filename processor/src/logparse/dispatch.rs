@@ -18,15 +18,23 @@ use super::builtin::{self, Attempt, TABLE};
 use super::{container, generic, json, logfmt, LineParser, ParsedLine};
 use crate::class::UNKNOWN;
 use farol_common::time::Millis;
+use regex::RegexSet;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-/// Indices of the formats an envelope's message is tried against.
-static EMBEDDED: LazyLock<Vec<usize>> = LazyLock::new(|| {
-    ["apache_access", "haproxy", "klog"]
+/// The formats an envelope's message is tried against: their indices in
+/// the table, and a set of their patterns to find candidates in one pass.
+static EMBEDDED: LazyLock<(Vec<usize>, RegexSet)> = LazyLock::new(|| {
+    let idx: Vec<usize> = TABLE
+        .formats
         .iter()
-        .filter_map(|n| TABLE.formats.iter().position(|f| f.name == *n))
-        .collect()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.name, "apache_access" | "haproxy" | "klog"))
+        .map(|(i, _)| i)
+        .collect();
+    let set = RegexSet::new(idx.iter().map(|&i| TABLE.formats[i].re.as_str()))
+        .expect("embedded format set compiles");
+    (idx, set)
 });
 
 /// Parses `line` with the detection of `p` (see the module doc). `nested`
@@ -146,9 +154,10 @@ fn finish(i: usize, mut x: ParsedLine, year_ref: Millis) -> ParsedLine {
     } else if logfmt::looks_like(body) {
         logfmt::parse(body, year_ref)
     } else {
-        EMBEDDED
+        let (idx, set) = &*EMBEDDED;
+        set.matches(body)
             .iter()
-            .find_map(|&j| match builtin::attempt(j, body, year_ref) {
+            .find_map(|k| match builtin::attempt(idx[k], body, year_ref) {
                 Attempt::Parsed(y) => Some(y),
                 _ => None,
             })
