@@ -306,11 +306,20 @@ fn logcat(s: &str, year_ref: Millis) -> Option<Millis> {
 fn health_app(s: &str) -> Option<Millis> {
     // yyyyMMdd-H:m:s:SSS with unpadded fields.
     let (date, time) = s.split_once('-')?;
-    let d = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
-    let mut parts = time.split(':').map(|p| p.parse::<u32>().ok());
+    let b = date.as_bytes();
+    if b.len() != 8 {
+        return None;
+    }
+    let (y, mo, d) = (digits(b, 0, 4)?, digits(b, 4, 2)?, digits(b, 6, 2)?);
+    let mut parts = time.split(':').map(|p| {
+        (!p.is_empty() && p.len() <= 3 && p.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    });
     let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
     let ms = parts.next().flatten().unwrap_or(0);
-    let t = d.and_hms_milli_opt(h, m, sec, ms.min(999))?;
+    let t = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d)?
+        .and_hms_milli_opt(h, m, sec, ms.min(999))?;
     Some(Utc.from_utc_datetime(&t).timestamp_millis())
 }
 
