@@ -318,8 +318,12 @@ fn health_app(s: &str) -> Option<Millis> {
     });
     let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
     let ms = parts.next().flatten().unwrap_or(0);
-    let t = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d)?
-        .and_hms_milli_opt(h, m, sec, ms.min(999))?;
+    let t = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d)?.and_hms_milli_opt(
+        h,
+        m,
+        sec,
+        ms.min(999),
+    )?;
     Some(Utc.from_utc_datetime(&t).timestamp_millis())
 }
 
@@ -451,8 +455,7 @@ mod fast {
         fn num(&mut self, min: usize, max: usize) -> Option<u32> {
             let start = self.i;
             let mut v = 0u32;
-            while self.i < self.b.len() && self.i - start < max && self.b[self.i].is_ascii_digit()
-            {
+            while self.i < self.b.len() && self.i - start < max && self.b[self.i].is_ascii_digit() {
                 v = v * 10 + u32::from(self.b[self.i] - b'0');
                 self.i += 1;
             }

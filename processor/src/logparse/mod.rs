@@ -346,6 +346,45 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_regex_example_works() {
+        let spec = FormatSpec::Regex {
+            regex:
+                r"^(?P<ts>\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}) \| (?P<level>\w+) \| (?P<msg>.*)$"
+                    .into(),
+            ts_format: Some("%d.%m.%Y %H:%M:%S".into()),
+        };
+        let p = LineParser::new(&spec).unwrap().parse(
+            "05.03.2024 10:12:01 | W | payment timed out",
+            &mut None,
+            0,
+        );
+        assert_eq!(
+            (p.class, p.ts, p.message.as_str()),
+            (
+                "WARN",
+                parse_rfc3339("2024-03-05T10:12:01Z"),
+                "payment timed out"
+            )
+        );
+    }
+
+    #[test]
+    fn the_config_knows_every_built_in_name() {
+        let mut ours: Vec<&str> = vec!["json", "logfmt"];
+        ours.extend(format_names());
+        let mut theirs: Vec<&str> = farol_common::config::BUILTIN_FORMATS.to_vec();
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        assert_eq!(ours, theirs);
+        for n in farol_common::config::BUILTIN_FORMATS {
+            assert!(
+                LineParser::new(&FormatSpec::Named((*n).into())).is_ok(),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
     fn broken_json_falls_back_to_text() {
         let p = auto(r#"{"level":"error", "msg": "#);
         assert_eq!(p.class, "UNKNOWN");
