@@ -114,10 +114,11 @@ pub(super) static TABLE: LazyLock<Table> = LazyLock::new(|| {
             L::Group,
             false,
         ),
-        // HAProxy `option httplog`, through syslog or on stdout.
+        // HAProxy `option httplog`, through syslog (with or without a host:
+        // `log stdout format rfc3164` has none) or raw on stdout.
         (
             "haproxy",
-                            r"^(?:<(?P<pri>\d{1,3})>)?(?:(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\S+) \S+ [^\s:]+: )?(?P<client>[\da-fA-F.:]+):(?P<port>\d+) \[(?P<ts>\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] (?P<frontend>\S+) (?P<backend>\S+) (?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) ".into(),
+                            r"^(?:<(?P<pri>\d{1,3})>)?(?:(?:[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\S+) (?:\S+ )?[^\s:]+: )?(?P<client>[\da-fA-F.:]+):(?P<port>\d+) \[(?P<ts>\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] (?P<frontend>\S+) (?P<backend>\S+) (?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) ".into(),
             T::ClfNoZone,
             L::Group,
             false,
@@ -545,6 +546,17 @@ pub(super) fn attempt(i: usize, line: &str, year_ref: Millis) -> Attempt {
     } else {
         Attempt::Parsed(parsed)
     }
+}
+
+/// True when format `i` is one of the broad "timestamp, then a header"
+/// entries that more specific formats (PostgreSQL, nginx's error log, Envoy,
+/// MongoDB…) also match: a stream remembered in one of them lets the
+/// specific formats look at a line it found no level in.
+pub(super) fn is_broad(i: usize) -> bool {
+    TABLE
+        .formats
+        .get(i)
+        .is_some_and(|f| matches!(f.name, "log4j" | "slash_date" | "time_only" | "epoch"))
 }
 
 /// True when format `i` is a syslog-style envelope (see [`Format::envelope`]).

@@ -9,10 +9,15 @@
 //! 5. the generic conventions (logfmt, a leading level, a timestamp near the
 //!    start), then `unstructured`.
 //!
-//! Syslog envelopes without a PRI get a second look at their message: a
-//! klog, logfmt, JSON or access-log line inside (kubelet, containerd,
-//! haproxy and nginx through syslog) gives the severity its own format puts
-//! in its own position.
+//! Syslog envelopes get a second look at their message: a klog, logfmt,
+//! JSON or access-log line inside (kubelet, containerd, haproxy and nginx
+//! through syslog) gives the severity its own format puts in its own
+//! position — unless the envelope has a PRI, which only a status outranks.
+//!
+//! A stream remembered in a broad format (an ISO timestamp and a header)
+//! lets the more specific formats before it look at a line it found no
+//! level in, so one odd line does not leave a PostgreSQL file read as
+//! generic log4j.
 
 use super::builtin::{self, Attempt, TABLE};
 use super::{container, generic, json, logfmt, LineParser, ParsedLine};
@@ -64,8 +69,14 @@ pub(super) fn detect(
         }
     }
     let mut fallback: Option<(usize, ParsedLine)> = None;
+    // A line a broad remembered format found no level in: only the more
+    // specific formats before it in the table may do better.
+    let mut levelless: Option<(usize, ParsedLine)> = None;
     if let Some(h) = (*hint).filter(|h| p.allows(*h)) {
         match builtin::attempt(h, line, year_ref) {
+            Attempt::Parsed(x) if x.class == UNKNOWN && builtin::is_broad(h) => {
+                levelless = Some((h, x));
+            }
             Attempt::Parsed(x) => return finish(h, x, year_ref),
             Attempt::Unreadable(x) => fallback = Some((h, x)),
             Attempt::NoMatch => {}
@@ -76,7 +87,13 @@ pub(super) fn detect(
             if Some(i) == *hint || !p.allows(i) {
                 continue;
             }
+            if let Some((h, _)) = &levelless {
+                if i > *h {
+                    break;
+                }
+            }
             match builtin::attempt(i, line, year_ref) {
+                Attempt::Parsed(x) if levelless.is_some() && x.class == UNKNOWN => {}
                 Attempt::Parsed(x) => {
                     *hint = Some(i);
                     return finish(i, x, year_ref);
@@ -90,7 +107,7 @@ pub(super) fn detect(
             }
         }
     }
-    if let Some((i, x)) = fallback {
+    if let Some((i, x)) = levelless.or(fallback) {
         return finish(i, x, year_ref);
     }
     if p.logfmt && logfmt::looks_like(line) {
@@ -136,11 +153,15 @@ fn unwrap(
 /// Post-processing of a built-in match: the second look into syslog
 /// envelopes.
 fn finish(i: usize, mut x: ParsedLine, year_ref: Millis) -> ParsedLine {
-    if !builtin::is_envelope(i) || builtin::has_pri(&x) {
+    if !builtin::is_envelope(i) {
         return x;
     }
+    let pri = builtin::has_pri(&x);
     let msg = x.message.as_str();
-    let body = if x.fields.contains_key("tag") {
+    let host_is_tag = x.fields.get("host").is_some_and(|h| h.ends_with(':'));
+    let body = if x.fields.contains_key("tag") || host_is_tag {
+        // The tag was already taken (`short-iso`), or the sender wrote no
+        // host and the tag stands in its place (`haproxy[8]:`).
         msg
     } else {
         // RFC 3164: `tag[pid]: body`, the tag without spaces.
@@ -162,7 +183,11 @@ fn finish(i: usize, mut x: ParsedLine, year_ref: Millis) -> ParsedLine {
                 _ => None,
             })
     };
-    let Some(inner) = inner.filter(|y| y.class != UNKNOWN) else {
+    // A PRI is the envelope's own severity: only a status (an access log
+    // inside) outranks it.
+    let Some(inner) =
+        inner.filter(|y| y.class != UNKNOWN && (!pri || y.fields.contains_key("status")))
+    else {
         return x;
     };
     x.level = inner.level;

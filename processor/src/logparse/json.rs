@@ -69,7 +69,8 @@ const MESSAGE: &[&str] = &[
     "log",
     "text",
 ];
-/// HTTP status fields of JSON access logs.
+/// HTTP status fields of JSON access logs (nginx/Apache JSON formats,
+/// Caddy, Traefik, Envoy/Istio's `response_code`, Kibana, GCP).
 const STATUS: &[&str] = &[
     "status",
     "status_code",
@@ -80,6 +81,8 @@ const STATUS: &[&str] = &[
     "httpRequest.status",
     "res.statusCode",
     "response.status",
+    "response_code",
+    "http_status_code",
     "DownstreamStatus",
 ];
 

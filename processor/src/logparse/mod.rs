@@ -346,6 +346,23 @@ mod tests {
     }
 
     #[test]
+    fn a_broad_remembered_format_lets_specific_ones_find_a_level() {
+        let parser = LineParser::new(&FormatSpec::default()).unwrap();
+        let mut hint = None;
+        let p = parser.parse("2024-03-05 11:12:01.000 CET [1] INFO x", &mut hint, 0);
+        assert_eq!((p.format, p.class), ("log4j", "INFO"));
+        let p = parser.parse(
+            "2024-03-05 11:12:02.000 CET [4242] postgres@mydb ERROR:  duplicate key",
+            &mut hint,
+            0,
+        );
+        assert_eq!((p.format, p.class), ("postgresql", "ERROR"));
+        // And a line no format finds a level in stays with the broad one.
+        let p = parser.parse("2024-03-05 11:12:03.000 CET plain words", &mut hint, 0);
+        assert_eq!((p.format, p.class), ("log4j", "UNKNOWN"));
+    }
+
+    #[test]
     fn the_readme_regex_example_works() {
         let spec = FormatSpec::Regex {
             regex:
