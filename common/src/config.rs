@@ -178,6 +178,7 @@ pub const BUILTIN_FORMATS: &[&str] = &[
     "mongodb_legacy",
     "mysql_legacy",
     "syslog",
+    "bitnami",
     "log4j_basic",
     "time_only",
     "log4j",

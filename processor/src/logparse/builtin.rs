@@ -330,6 +330,15 @@ pub(super) static TABLE: LazyLock<Table> = LazyLock::new(|| {
             L::Pri,
             true,
         ),
+        // Bitnami's container scripts (Kafka, Redis, PostgreSQL, MySQL…
+        // images): `module HH:MM:SS.cc LEVEL ==> message`.
+        (
+            "bitnami",
+            r"^(?P<module>[a-z][\w.-]*) (?P<ts>\d{2}:\d{2}:\d{2}\.\d{2}) (?P<level>[A-Z]+)\s+==> ".into(),
+            T::TimeOnly,
+            L::Group,
+            false,
+        ),
         // log4j 1 `BasicConfigurator`: `%r [%t] %p %c %x - %m`, no time.
         (
             "log4j_basic",

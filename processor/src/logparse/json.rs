@@ -1,6 +1,6 @@
 //! JSON lines: structured loggers write one object per line and name their
 //! fields differently. This module knows the names the common ones use for
-//! the level (logrus, zap, pino/bunyan numbers, Serilog's CLEF `@l`,
+//! the level (logrus, zap, pino/bunyan and Nextcloud numbers, Serilog's CLEF `@l`,
 //! MongoDB's `s`, ECS `log.level`, journald's `PRIORITY`, GELF…), the time
 //! (RFC 3339 strings, epoch numbers in any unit, MongoDB's `{"$date":…}`,
 //! log4j2's `instant`), the message, and an HTTP status (Caddy, Traefik,
@@ -102,21 +102,47 @@ pub(super) fn get<'a>(v: &'a Map<String, Value>, dotted: &str) -> Option<&'a Val
     Some(cur)
 }
 
-/// A JSON level value as a class: words in any spelling, syslog numbers
-/// 0–7 (GELF), pino/bunyan's 10–60.
-fn level_class(v: &Value) -> Option<(String, &'static str)> {
+/// How a JSON object numbers its levels.
+#[derive(Clone, Copy)]
+enum Numbering {
+    /// pino/bunyan: 10 trace … 60 fatal.
+    Pino,
+    /// GELF: syslog severities 0–7.
+    Syslog,
+    /// Nextcloud: 0 debug, 1 info, 2 warn, 3 error, 4 fatal.
+    Nextcloud,
+}
+
+fn numbering(o: &Map<String, Value>) -> Numbering {
+    if o.contains_key("short_message") {
+        Numbering::Syslog
+    } else if o.contains_key("reqId") {
+        Numbering::Nextcloud
+    } else {
+        Numbering::Pino
+    }
+}
+
+/// A JSON level value as a class: words in any spelling, numbers as the
+/// logger that wrote them numbers them.
+fn level_class(v: &Value, numbers: Numbering) -> Option<(String, &'static str)> {
     match v {
         Value::String(s) => normalize_level(s).map(|c| (s.clone(), c)),
         Value::Number(n) => {
             let n = n.as_u64()?;
-            let class = match n {
-                0..=7 => syslog_severity(n as u8),
-                10 => "TRACE",
-                20 => "DEBUG",
-                30 => "INFO",
-                40 => "WARN",
-                50 => "ERROR",
-                60 => "FATAL",
+            let class = match (numbers, n) {
+                (Numbering::Syslog, 0..=7) => syslog_severity(n as u8),
+                (Numbering::Nextcloud, 0) => "DEBUG",
+                (Numbering::Nextcloud, 1) => "INFO",
+                (Numbering::Nextcloud, 2) => "WARN",
+                (Numbering::Nextcloud, 3) => "ERROR",
+                (Numbering::Nextcloud, 4) => "FATAL",
+                (Numbering::Pino, 10) => "TRACE",
+                (Numbering::Pino, 20) => "DEBUG",
+                (Numbering::Pino, 30) => "INFO",
+                (Numbering::Pino, 40) => "WARN",
+                (Numbering::Pino, 50) => "ERROR",
+                (Numbering::Pino, 60) => "FATAL",
                 _ => return None,
             };
             Some((n.to_string(), class))
@@ -187,7 +213,7 @@ pub(super) fn from_object(o: &Map<String, Value>, line: &str, year_ref: Millis) 
         .filter_map(|k| get(o, k).map(|v| (*k, v)))
         // MongoDB's `s` is a severity only as a string (`"I"`, `"D2"`).
         .filter(|(k, v)| *k != "s" || v.is_string())
-        .find_map(|(_, v)| level_class(v))
+        .find_map(|(_, v)| level_class(v, numbering(o)))
         .or_else(|| {
             PRIORITY.iter().filter_map(|k| get(o, k)).find_map(|v| {
                 let n = match v {
