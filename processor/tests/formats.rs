@@ -163,3 +163,22 @@ fn systems_and_containers() {
 fn generic_conventions() {
     check("generic");
 }
+
+/// Every prefix and suffix of every sample line (cut at each character)
+/// parses without panicking: truncated lines are common in real files.
+#[test]
+fn truncated_sample_lines_never_panic() {
+    let parser = LineParser::new(&FormatSpec::default()).unwrap();
+    let mut n = 0;
+    for family in ["web", "databases", "languages", "systems", "generic"] {
+        for s in load(family) {
+            let mut hint = None;
+            for (cut, _) in s.line.char_indices() {
+                let _ = parser.parse(&s.line[..cut], &mut hint, s.mtime);
+                let _ = parser.parse(&s.line[cut..], &mut hint, s.mtime);
+                n += 2;
+            }
+        }
+    }
+    assert!(n > 1000);
+}
