@@ -52,6 +52,8 @@ pub(super) fn detect(
     nested: bool,
 ) -> ParsedLine {
     let line = line.strip_suffix('\r').unwrap_or(line);
+    // A byte-order mark in front of a file's first line is not part of it.
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     let trimmed = line.trim_start();
     if p.json && trimmed.starts_with('{') {
         if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(trimmed) {

@@ -1,7 +1,7 @@
 //! Conventions for lines of formats nobody listed: a leading severity
-//! (`[WARN] …`, `ERROR: …`, `WARNING:root:…`, logrus' `INFO[0000] …`), or an
-//! ISO timestamp near the start followed by a header with a level or by
-//! logfmt pairs. What is found is only ever in such a position; a line with
+//! (`[WARN] …`, `ERROR: …`, `WARNING:root:…`, logrus' `INFO[0000] …`), or a
+//! timestamp near the start (ISO 8601, `yyyy/MM/dd`, CLF, `dd Mon yyyy`,
+//! syslog) followed by a header with a level or by logfmt pairs. What is found is only ever in such a position; a line with
 //! none is `UNKNOWN` and keeps its message whole.
 
 use super::header::{self, Case, Stop};
@@ -13,9 +13,41 @@ use regex::Regex;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-/// An ISO timestamp anywhere (searched for near the start of a line).
-static ISO_ANYWHERE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&builtin::iso_ts()).expect("ISO regex compiles"));
+/// A timestamp anywhere (searched for near the start of a line): ISO 8601,
+/// `yyyy/MM/dd`, CLF, `dd Mon yyyy`, syslog; one group per layout.
+static TS_ANYWHERE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?P<iso>{})|(?P<slash>\d{{4}}/\d{{2}}/\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}(?:[.,]\d{{1,9}})?)|(?P<clf>\d{{2}}/[A-Z][a-z]{{2}}/\d{{4}}:\d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?(?: [+-]\d{{4}})?)|(?P<dmy>\d{{1,2}} [A-Z][a-z]{{2}} \d{{4}} \d{{2}}:\d{{2}}:\d{{2}}(?:[.,]\d{{1,9}})?)|(?P<syslog>\b[A-Z][a-z]{{2}} [ \d]\d \d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?)",
+        builtin::iso_ts()
+    ))
+    .expect("timestamp regex compiles")
+});
+
+/// The first timestamp in `text` starting at most `within` bytes in: its
+/// span and its reading (`None` when it does not read).
+fn find_ts(text: &str, within: usize, year_ref: Millis) -> Option<(usize, usize, Option<Millis>)> {
+    let caps = TS_ANYWHERE.captures(text)?;
+    let m = caps.get(0)?;
+    if m.start() > within {
+        return None;
+    }
+    let layout = if caps.name("iso").is_some() {
+        TsLayout::Iso
+    } else if caps.name("slash").is_some() {
+        TsLayout::Slash
+    } else if caps.name("clf").is_some() {
+        TsLayout::Clf
+    } else if caps.name("dmy").is_some() {
+        TsLayout::DayMonYear
+    } else {
+        TsLayout::Syslog
+    };
+    Some((
+        m.start(),
+        m.end(),
+        timestamp::parse(m.as_str(), layout, year_ref),
+    ))
+}
 
 /// How far into a line a timestamp is looked for.
 const HEAD: usize = 64;
@@ -84,10 +116,10 @@ pub(super) fn leading_level(line: &str, year_ref: Millis) -> Option<ParsedLine> 
     let mut ts = None;
     let mut ts_unreadable = false;
     let mut msg = rest;
-    if let Some(m) = ISO_ANYWHERE.find(rest).filter(|m| m.start() <= 8) {
-        ts = timestamp::parse(m.as_str(), TsLayout::Iso, year_ref);
+    if let Some((_, end, t)) = find_ts(rest, 8, year_ref) {
+        ts = t;
         ts_unreadable = ts.is_none();
-        msg = &rest[m.end()..];
+        msg = &rest[end..];
     }
     Some(ParsedLine {
         format: "leveled",
@@ -102,17 +134,11 @@ pub(super) fn leading_level(line: &str, year_ref: Millis) -> Option<ParsedLine> 
     })
 }
 
-/// An ISO timestamp in the first bytes of the line (after a file name, a
-/// host…), then a header level or logfmt pairs.
+/// A timestamp in the first bytes of the line (after a file name, a host,
+/// a component…), then a header level or logfmt pairs.
 pub(super) fn timestamped(line: &str, year_ref: Millis) -> Option<ParsedLine> {
-    let head_end = line
-        .char_indices()
-        .map(|(i, _)| i)
-        .find(|&i| i >= HEAD)
-        .unwrap_or(line.len());
-    let m = ISO_ANYWHERE.find(&line[..head_end])?;
-    let ts = timestamp::parse(m.as_str(), TsLayout::Iso, year_ref);
-    let rest = &line[m.end()..];
+    let (_, end, ts) = find_ts(line, HEAD, year_ref)?;
+    let rest = &line[end..];
     let mut p = ParsedLine {
         format: "generic",
         ts,

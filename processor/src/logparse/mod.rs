@@ -363,6 +363,13 @@ mod tests {
     }
 
     #[test]
+    fn byte_order_mark_and_crlf() {
+        let p = auto("\u{feff}2024-03-05 10:12:01,123 WARN [main] x\r");
+        assert_eq!((p.format, p.class), ("log4j", "WARN"));
+        assert_eq!(p.ts, parse_rfc3339("2024-03-05T10:12:01.123Z"));
+    }
+
+    #[test]
     fn the_readme_regex_example_works() {
         let spec = FormatSpec::Regex {
             regex:
