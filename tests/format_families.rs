@@ -173,3 +173,35 @@ fn unreadable_paths_are_reported_and_the_others_processed() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains(r#""key":"ERROR""#), "{stdout}");
 }
+
+#[test]
+fn detect_shows_format_class_level_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("error.log");
+    std::fs::write(
+        &file,
+        "2024/03/05 10:12:01 [warn] 1#1: the \"user\" directive makes sense only if the master process runs with super-user privileges\n\
+         {\"log\":\"I0305 10:12:06.000000       1 main.go:10] started\\n\",\"stream\":\"stderr\",\"time\":\"2024-03-05T10:12:06.5Z\"}\n",
+    )
+    .unwrap();
+    let out = Command::new(farol_bin())
+        .args(["detect"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    for want in ["nginx_error", "WARN", "warn", "2024-03-05T10:12:01"] {
+        assert!(rows[2].contains(want), "{want} in {text}");
+    }
+    for want in ["docker>klog", "INFO", "2024-03-05T10:12:06.500Z"] {
+        assert!(rows[3].contains(want), "{want} in {text}");
+    }
+    let out = Command::new(farol_bin())
+        .args(["detect"])
+        .arg(dir.path().join("missing.log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
