@@ -167,7 +167,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(pipeline::run(cfg, demo))?;
+            let outcome = rt.block_on(pipeline::run(cfg, demo));
+            // A task stuck in a blocking call (a hung disk past the shutdown
+            // deadline) must not keep the process alive.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            outcome?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {

@@ -9,14 +9,18 @@ mod cli;
 mod detect;
 mod pipeline;
 mod sources;
+mod supervisor;
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in log files.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FAROL_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -7,9 +7,12 @@
 //! ```
 //! Shutdown runs the same way data flows: sources stop, the bus drains,
 //! processors flush, the sink commits a last time, acknowledgements reach the
-//! checkpoints, then the process exits.
+//! checkpoints, then the process exits — within `shutdown_timeout`, or
+//! non-zero without acknowledging anything more. The processors and the sink
+//! are supervised: if one stops, the process stops (crash-only).
 
 use crate::api;
+use crate::supervisor::{Failure, Supervisor};
 use anyhow::{bail, Context};
 use farol_common::bus::{self, AckRouter, Producer};
 use farol_common::config::Config;
@@ -82,9 +85,8 @@ pub struct Running {
     /// Turns true when shutting down.
     pub stop_rx: watch::Receiver<bool>,
     stop_tx: watch::Sender<bool>,
-    /// `None` once it has been awaited.
-    sink: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    processors: Vec<tokio::task::JoinHandle<()>>,
+    /// The processors and the sink.
+    supervisor: Supervisor,
     sources: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -118,23 +120,26 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     // (records and bytes) this bounds the memory between bus and index.
     let (sink_tx, sink_rx) = mpsc::channel(cfg.bus.partitions as usize);
     let (write_block, write_block_rx) = watch::channel(false);
-    let sink = tokio::spawn(run_sink(
-        index.clone() as Arc<dyn Index>,
-        sink_rx,
-        acks.clone(),
-        cfg.index.commit_interval,
-        health.clone(),
-        write_block_rx,
-    ));
-    let mut processors = Vec::new();
-    for c in consumers {
+    let mut supervisor = Supervisor::new(health.clone());
+    supervisor.spawn(
+        farol_indexer::sink::COMPONENT,
+        farol_indexer::sink::COMPONENT.into(),
+        run_sink(
+            index.clone() as Arc<dyn Index>,
+            sink_rx,
+            acks.clone(),
+            cfg.index.commit_interval,
+            health.clone(),
+            write_block_rx,
+        ),
+    );
+    for (i, c) in consumers.into_iter().enumerate() {
         let proc = Processor::new(params.clone(), parsers.clone(), &restored);
-        processors.push(tokio::spawn(run_partition(
-            Box::new(c),
-            proc,
-            sink_tx.clone(),
-            FLUSH_INTERVAL,
-        )));
+        let task = run_partition(Box::new(c), proc, sink_tx.clone(), FLUSH_INTERVAL);
+        supervisor.spawn("processor", format!("partition {i}"), async move {
+            task.await;
+            Ok(())
+        });
     }
     drop(sink_tx);
     health.up("processor");
@@ -207,41 +212,31 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         write_block: Arc::new(write_block),
         stop_rx,
         stop_tx,
-        sink: Some(sink),
-        processors,
+        supervisor,
         sources,
     })
 }
 
 impl Running {
-    /// Waits until the sink stops on its own (a failure) and returns its outcome.
-    pub async fn sink_failed(&mut self) -> anyhow::Result<()> {
-        let Some(handle) = self.sink.as_mut() else {
-            return std::future::pending().await;
-        };
-        let outcome = handle.await;
-        self.sink = None;
-        outcome.context("index sink task")??;
-        bail!("the index sink stopped unexpectedly")
+    /// Waits until a processor or the sink stops on its own (a failure);
+    /// it is then marked down in the health registry.
+    pub async fn failed(&mut self) -> Failure {
+        self.supervisor.first_failure().await
     }
 
-    /// Shuts down the way data flows: sources stop, the bus drains,
-    /// processors flush, the sink commits a last time, acknowledgements reach
-    /// the checkpoints.
+    /// Shuts down the way data flows: sources stop, any write block is
+    /// lifted, the bus drains, processors flush, the sink commits a last
+    /// time, acknowledgements reach the checkpoints.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop_tx.send(true);
-        for p in self.processors {
-            let _ = p.await;
-        }
-        let sink = match self.sink {
-            Some(h) => h.await.context("index sink task")?,
-            None => Ok(()),
-        };
+        // After `stop` (the admin handler checks it under this lock).
+        self.write_block.send_replace(false);
+        let outcome = self.supervisor.join_all().await;
         drop(self.acks);
         for s in self.sources {
             let _ = s.await;
         }
-        sink
+        outcome
     }
 }
 
@@ -258,6 +253,20 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
     let addr = listener.local_addr()?;
+    let admin = api::AdminAuth::from_env();
+    if !api::serve::is_loopback(&addr) {
+        let admin_note = match admin {
+            api::AdminAuth::Token(_) => {
+                "admin routes require the bearer token in FAROL_ADMIN_TOKEN"
+            }
+            api::AdminAuth::LoopbackOnly => {
+                "admin routes answer loopback clients only (set FAROL_ADMIN_TOKEN to allow others)"
+            }
+        };
+        eprintln!(
+            "warning: the API listens on {addr} and is reachable from the network; /trends, /search, /metrics and /healthz need no authentication, and {admin_note}"
+        );
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{addr}")?;
@@ -270,34 +279,64 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         }
         out.flush()?;
     }
+    let sources = cfg
+        .logs
+        .iter()
+        .map(|l| l.name.clone())
+        .chain(cfg.feeds.iter().map(|f| f.name.clone()))
+        .chain(cfg.posts.iter().map(|p| p.name.clone()))
+        .collect();
     let app = api::router(api::AppState {
         index: running.index.clone() as Arc<dyn Index>,
         health: running.health.clone(),
         windows: running.params.windows.clone(),
         bucket_ms: running.params.bucket,
         write_block: running.write_block.clone(),
+        stopping: running.stop_rx.clone(),
+        sources: Arc::new(sources),
+        admin,
     });
-    let mut server_stop = running.stop_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    // The API stays up while the pipeline drains (health stays visible) and
+    // stops once it is done.
+    let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::serve::serve(
+        listener,
+        app,
+        async move {
+            let _ = api_stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
 
     let failed = tokio::select! {
         _ = shutdown_signal() => None,
-        r = running.sink_failed() => Some(r),
+        f = running.failed() => Some(f),
     };
-    tracing::info!("shutting down");
-    let outcome = match failed {
-        Some(e) => {
-            let _ = running.shutdown().await;
-            e
+    let deadline = cfg.shutdown_timeout;
+    let stopping_since = tokio::time::Instant::now();
+    match &failed {
+        None => {
+            tracing::info!("shutting down (at most {deadline:?}; a second signal exits at once)")
         }
-        None => running.shutdown().await,
+        Some(f) => tracing::error!("{f}; shutting down"),
+    }
+    let drained = tokio::select! {
+        r = tokio::time::timeout(deadline, running.shutdown()) => match r {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!(
+                "shutdown did not finish within {deadline:?} (shutdown_timeout); what was not committed is read again on the next start"
+            )),
+        },
+        _ = shutdown_signal() => Err(anyhow::anyhow!(
+            "a second signal arrived during shutdown; what was not committed is read again on the next start"
+        )),
     };
-    let _ = server.await;
-    outcome
+    // Requests in progress may finish, within what is left of the deadline.
+    let _ = api_stop.send(());
+    let left = deadline.saturating_sub(stopping_since.elapsed());
+    let _ = tokio::time::timeout(left.min(Duration::from_secs(2)), server).await;
+    match failed {
+        Some(f) => Err(anyhow::Error::new(f)),
+        None => drained,
+    }
 }

@@ -112,9 +112,13 @@ fn bad_parameters_are_400_naming_the_parameter() {
             "{q}: error '{msg}' should name '{param}'"
         );
     }
-    // Query syntax errors in q are lenient, not 500s.
-    let (status, _) = farol.get("/search?q=%22unbalanced%20AND%20(");
-    assert_eq!(status, 200);
+    // Query syntax errors in q are the user's to fix: 400 naming q, not a guess.
+    let (status, v) = farol.get("/search?q=%22unbalanced%20AND%20(");
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap_or_default().starts_with("q:"),
+        "{v}"
+    );
     let (status, v) = farol.get("/trends?kind=hashtag&window=1h&limit=10000");
     assert_eq!(status, 200, "{v}");
 }

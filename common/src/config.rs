@@ -20,6 +20,11 @@ pub struct Config {
     /// The REST API.
     #[serde(default)]
     pub api: ApiConfig,
+    /// How long SIGTERM/SIGINT may take to drain and commit before the
+    /// process gives up and exits non-zero (what was not committed is read
+    /// again on the next start).
+    #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
     /// Kafka brokers; absent means the embedded bus.
     #[serde(default)]
     pub kafka: Option<KafkaConfig>,
@@ -51,6 +56,7 @@ impl Default for Config {
         Config {
             data_dir: default_data_dir(),
             api: ApiConfig::default(),
+            shutdown_timeout: default_shutdown_timeout(),
             kafka: None,
             elasticsearch: None,
             logs: vec![],
@@ -61,6 +67,10 @@ impl Default for Config {
             index: IndexConfig::default(),
         }
     }
+}
+
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_data_dir() -> PathBuf {
@@ -462,6 +472,7 @@ impl ConfigError {
 /// Top-level keys the environment may override.
 const ENV_ROOTS: &[&str] = &[
     "data_dir",
+    "shutdown_timeout",
     "api",
     "kafka",
     "elasticsearch",
@@ -486,7 +497,13 @@ pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
     fig = fig.merge(
         Env::prefixed("FAROL_")
             .split("__")
-            .filter(|k| ENV_ROOTS.iter().any(|r| k.as_str().starts_with(r))),
+            // Keys arrive as written (`SHUTDOWN_TIMEOUT`); roots are lower case.
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                ENV_ROOTS
+                    .iter()
+                    .any(|r| k == *r || k.starts_with(&format!("{r}__")))
+            }),
     );
     extract(fig)
 }
@@ -525,6 +542,12 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         errs.push(ConfigError::new(
             "api.listen",
             format!("'{}' is not an address like 127.0.0.1:8080", cfg.api.listen),
+        ));
+    }
+    if cfg.shutdown_timeout.is_zero() {
+        errs.push(ConfigError::new(
+            "shutdown_timeout",
+            "must be longer than 0 s",
         ));
     }
     let mut names = std::collections::HashSet::new();
@@ -621,7 +644,8 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         if !(f.url.starts_with("http://") || f.url.starts_with("https://")) {
             errs.push(ConfigError::new(
                 format!("feeds[{i}].url"),
-                format!("'{}' is not an http(s) URL", f.url),
+                // Not echoed: a feed URL may carry a secret.
+                "is not an http(s) URL".to_string(),
             ));
         }
         match f.platform {

@@ -5,7 +5,8 @@
 //! counts and positions can never disagree after a crash.
 
 use crate::counts::{top, Counts};
-use crate::query::{SearchQuery, Trends, TrendsQuery, TrendsRange};
+use crate::params::check_query_text;
+use crate::query::{SearchHits, SearchQuery, Trends, TrendsQuery, TrendsRange, MAX_SEARCH_BYTES};
 use crate::{Index, IndexError};
 use async_trait::async_trait;
 use farol_common::metrics::metrics;
@@ -15,8 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, Value, FAST, INDEXED, STORED, STRING, TEXT,
 };
@@ -65,6 +67,8 @@ struct State {
     durable_streams: HashMap<String, StreamState>,
     pending_positions: HashMap<String, Position>,
     pending_docs: usize,
+    /// Template id → template text, for `kind=log_template` answers.
+    template_texts: HashMap<String, String>,
 }
 
 struct Inner {
@@ -106,6 +110,11 @@ impl EmbeddedIndex {
         if let Some(payload) = index.load_metas()?.payload {
             let streams: HashMap<String, StreamState> = serde_json::from_str(&payload)
                 .map_err(|e| IndexError::Corrupt(format!("commit payload: {e}")))?;
+            for s in streams.values() {
+                for t in s.templates.iter().flatten() {
+                    state.template_texts.insert(t.id.clone(), t.text());
+                }
+            }
             state.durable_streams = streams.clone();
             state.streams = streams;
         }
@@ -228,6 +237,16 @@ impl Inner {
                     line_no: s.line_no,
                 },
             );
+            let mut s = s;
+            match &s.templates {
+                Some(ts) => {
+                    for t in ts {
+                        st.template_texts.insert(t.id.clone(), t.text());
+                    }
+                }
+                // Unchanged since the last state: keep what is held.
+                None => s.templates = st.streams.get(&id).and_then(|o| o.templates.clone()),
+            }
             st.streams.insert(id, s);
         }
         for id in batch.retired {
@@ -315,13 +334,18 @@ impl Inner {
                 (Some(window.name.clone()), span)
             }
         };
-        let items = match span {
+        let mut items = match span {
             Some((from, to)) => top(
                 st.counts.totals(q.kind, q.source.as_deref(), from, to),
                 q.limit,
             ),
             None => vec![],
         };
+        if q.kind == AggKind::LogTemplate {
+            for i in &mut items {
+                i.template = st.template_texts.get(&i.key).cloned();
+            }
+        }
         Ok(Trends {
             kind: q.kind.as_str(),
             window,
@@ -331,12 +355,11 @@ impl Inner {
         })
     }
 
-    fn search(&self, q: &SearchQuery) -> Result<Vec<serde_json::Value>, IndexError> {
+    fn search(&self, q: &SearchQuery) -> Result<SearchHits, IndexError> {
         let f = self.f;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if !q.q.trim().is_empty() {
-            let (parsed, _errors) = self.parser.parse_query_lenient(&q.q);
-            clauses.push((Occur::Must, parsed));
+            clauses.push((Occur::Must, self.user_query(&q.q)?));
         } else {
             clauses.push((Occur::Must, Box::new(AllQuery)));
         }
@@ -368,17 +391,74 @@ impl Inner {
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let top = TopDocs::with_limit(q.limit.max(1)).order_by_fast_field::<i64>("ts", Order::Desc);
-        let hits = searcher.search(&query, &top)?;
-        let mut out = Vec::with_capacity(hits.len());
-        for (_, addr) in hits {
+        let (total, top_hits) = searcher.search(&query, &(Count, top))?;
+        let mut out = SearchHits {
+            total: total as u64,
+            ..SearchHits::default()
+        };
+        let mut bytes = 0usize;
+        for (_, addr) in top_hits {
             let d: TantivyDocument = searcher.doc(addr)?;
             if let Some(body) = d.get_first(f.body).and_then(|v| v.as_str()) {
+                bytes += body.len();
+                if bytes > MAX_SEARCH_BYTES {
+                    out.truncated = true;
+                    break;
+                }
                 if let Ok(v) = serde_json::from_str(body) {
-                    out.push(v);
+                    out.hits.push(v);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The user's query text as a tantivy query: bounded before parsing,
+    /// parsed strictly (a syntax error is the user's to fix, not something
+    /// to guess around), and limited to the fields worth searching.
+    fn user_query(&self, text: &str) -> Result<Box<dyn Query>, IndexError> {
+        check_query_text(text).map_err(IndexError::Query)?;
+        let ast = tantivy::query_grammar::parse_query(text).map_err(|_| {
+            IndexError::Query(
+                "is not a valid query (check quotes, parentheses and ranges; \\ escapes a special character)"
+                    .into(),
+            )
+        })?;
+        check_fields(&ast).map_err(IndexError::Query)?;
+        self.parser
+            .build_query_from_user_input_ast(ast)
+            .map_err(|e| IndexError::Query(e.to_string()))
+    }
+}
+
+/// Fields a search text may name (`class:ERROR`); the rest of the schema
+/// is internal.
+const SEARCHABLE: &[&str] = &["text", "tags", "class", "source"];
+
+fn check_fields(ast: &UserInputAst) -> Result<(), String> {
+    let field_ok = |name: &Option<String>| match name {
+        Some(n) if !SEARCHABLE.contains(&n.as_str()) => Err(format!(
+            "unknown field '{}' (searchable: {}; put text containing ':' in double quotes)",
+            crate::params::echo(n),
+            SEARCHABLE.join(", ")
+        )),
+        _ => Ok(()),
+    };
+    match ast {
+        UserInputAst::Clause(cs) => cs.iter().try_for_each(|(_, c)| check_fields(c)),
+        UserInputAst::Boost(inner, _) => check_fields(inner),
+        UserInputAst::Leaf(leaf) => match leaf.as_ref() {
+            UserInputLeaf::Literal(l) => field_ok(&l.field_name),
+            UserInputLeaf::All => Ok(()),
+            UserInputLeaf::Range { field, .. } | UserInputLeaf::Set { field, .. } => {
+                field_ok(field)
+            }
+            UserInputLeaf::Exists { field } => Err(format!(
+                "'{}:*' (field exists) is not supported",
+                crate::params::echo(field)
+            )),
+            UserInputLeaf::Regex { .. } => Err("regular expressions are not supported".into()),
+        },
     }
 }
 
@@ -422,7 +502,7 @@ impl Index for EmbeddedIndex {
         self.inner.trends(&q)
     }
 
-    async fn search(&self, q: SearchQuery) -> Result<Vec<serde_json::Value>, IndexError> {
+    async fn search(&self, q: SearchQuery) -> Result<SearchHits, IndexError> {
         let inner = self.inner.clone();
         blocking(move || inner.search(&q)).await
     }
@@ -447,6 +527,8 @@ mod tests {
             message: msg.into(),
             fields: Default::default(),
             truncated: false,
+            template: None,
+            template_id: None,
         })
     }
 
@@ -470,6 +552,7 @@ mod tests {
                 last_ts: Some(wm),
                 watermark: Some(wm),
                 wall_ms: None,
+                templates: None,
             },
         )
     }
@@ -526,7 +609,8 @@ mod tests {
                 limit: 10,
             })
             .await
-            .unwrap();
+            .unwrap()
+            .hits;
         assert_eq!(hits.len(), 2, "{hits:?}");
         assert_eq!(hits[0]["id"], "b", "newest first");
         let w = ix
@@ -602,8 +686,154 @@ mod tests {
                 limit: 10,
             })
             .await
-            .unwrap();
+            .unwrap()
+            .hits;
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0]["id"], "2");
+    }
+
+    fn search_text(q: &str, limit: usize) -> SearchQuery {
+        SearchQuery {
+            q: q.into(),
+            kind: None,
+            from: None,
+            to: None,
+            limit,
+        }
+    }
+
+    #[tokio::test]
+    async fn total_counts_matches_not_returned_hits() {
+        let d = tempfile::tempdir().unwrap();
+        let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+        let events = (0..25)
+            .map(|i| {
+                log(
+                    &format!("e{i}"),
+                    i * 1000,
+                    if i % 5 == 0 { "disk full" } else { "disk ok" },
+                )
+            })
+            .collect();
+        ix.apply(Batch {
+            events,
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+        ix.commit().await.unwrap();
+        let r = ix.search(search_text("disk", 3)).await.unwrap();
+        assert_eq!((r.total, r.hits.len(), r.truncated), (25, 3, false));
+        let r = ix.search(search_text("full", 100)).await.unwrap();
+        assert_eq!((r.total, r.hits.len()), (5, 5));
+        let r = ix
+            .search(search_text("class:ERROR AND full", 100))
+            .await
+            .unwrap();
+        assert_eq!(r.total, 5);
+    }
+
+    #[tokio::test]
+    async fn answers_stop_at_the_byte_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+        // Each body is over 64 KiB, so the bound is reached long before the limit.
+        let big = "y".repeat(64 * 1024);
+        let n = MAX_SEARCH_BYTES / (64 * 1024) + 10;
+        let events = (0..n as i64)
+            .map(|i| log(&format!("b{i}"), i, &format!("big {big}")))
+            .collect();
+        ix.apply(Batch {
+            events,
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+        ix.commit().await.unwrap();
+        let r = ix.search(search_text("big", 10_000)).await.unwrap();
+        assert_eq!(r.total, n as u64);
+        assert!(r.truncated);
+        let bytes: usize = r.hits.iter().map(|h| h.to_string().len()).sum();
+        assert!(bytes <= MAX_SEARCH_BYTES, "{bytes}");
+        assert!(r.hits.len() < n && !r.hits.is_empty());
+    }
+
+    #[tokio::test]
+    async fn invalid_query_texts_are_query_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+        for q in [
+            "text:*",
+            "source:*",
+            "nosuchfield:foo",
+            "body:foo",
+            "doc_type:log",
+            "text:[a TO",
+            "\"x",
+            "(a",
+            "a)",
+            &"(".repeat(750),
+            &format!("{}a{}", "(".repeat(17), ")".repeat(17)),
+            &"x".repeat(2000),
+        ] {
+            match ix.search(search_text(q, 10)).await {
+                Err(IndexError::Query(m)) => {
+                    assert!(
+                        !m.contains("doc_type") || q.contains("doc_type"),
+                        "{q}: {m}"
+                    );
+                    assert!(!m.contains("body") || q.contains("body"), "{q}: {m}");
+                }
+                other => panic!("{q}: {other:?}"),
+            }
+        }
+        for q in [
+            "a AND b",
+            "\"a b\"",
+            "tags:rust",
+            "class:ERROR OR text:x",
+            "a -x",
+            "*",
+            "a*",
+        ] {
+            assert!(ix.search(search_text(q, 10)).await.is_ok(), "{q}");
+        }
+    }
+
+    /// The deepest accepted queries parse and run on a thread with the stack
+    /// of a Tokio worker (2 MiB), in this unoptimized build.
+    #[test]
+    fn deepest_accepted_queries_fit_a_worker_stack() {
+        use crate::params::{MAX_QUERY_BYTES, MAX_QUERY_DEPTH};
+        let d = tempfile::tempdir().unwrap();
+        let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+        let n = MAX_QUERY_DEPTH;
+        let mut texts = vec![
+            format!("{}a{}", "(".repeat(n), ")".repeat(n)),
+            format!("{}a", "NOT ".repeat(n)),
+            format!("{}a{}", "(NOT ".repeat(n / 2), ")".repeat(n / 2)),
+            format!("{}a{}", "text:(".repeat(n), ")".repeat(n)),
+            format!("{}a{}", "-(+(".repeat(n / 2), ")".repeat(n)),
+        ];
+        let filler = "a OR ".repeat(MAX_QUERY_BYTES);
+        for t in texts.iter_mut() {
+            let room = MAX_QUERY_BYTES - t.len();
+            t.insert_str(0, &filler[..room - room % 5]);
+        }
+        texts.push("a ".repeat(MAX_QUERY_BYTES / 2));
+        texts.push("\"a\"~1^2 ".repeat(MAX_QUERY_BYTES / 10));
+        let inner = ix.inner.clone();
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                for t in texts {
+                    assert!(t.len() <= MAX_QUERY_BYTES, "{}", t.len());
+                    let r = inner.search(&search_text(&t, 10));
+                    assert!(r.is_ok(), "{t}: {r:?}");
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod counts;
 pub mod embedded;
+pub mod params;
 pub mod query;
 pub mod sink;
 
@@ -12,7 +13,7 @@ use async_trait::async_trait;
 use farol_common::model::{Batch, Position, StreamState};
 use std::collections::HashMap;
 
-pub use query::{SearchQuery, TrendItem, Trends, TrendsQuery, TrendsRange};
+pub use query::{SearchHits, SearchQuery, TrendItem, Trends, TrendsQuery, TrendsRange};
 
 /// Index failures.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum IndexError {
     /// Stored state could not be decoded.
     #[error("index state is corrupt: {0}")]
     Corrupt(String),
+    /// The search text is not a valid query; the message is for the user.
+    #[error("{0}")]
+    Query(String),
     /// A background task failed.
     #[error("index task: {0}")]
     Task(String),
@@ -44,6 +48,7 @@ pub trait Index: Send + Sync {
     fn stream_states(&self) -> HashMap<String, StreamState>;
     /// Answers `/trends`.
     async fn trends(&self, q: TrendsQuery) -> Result<Trends, IndexError>;
-    /// Answers `/search`: matching events as JSON, newest first.
-    async fn search(&self, q: SearchQuery) -> Result<Vec<serde_json::Value>, IndexError>;
+    /// Answers `/search`: matching events as JSON, newest first, and how
+    /// many match. An invalid query text is [`IndexError::Query`].
+    async fn search(&self, q: SearchQuery) -> Result<SearchHits, IndexError>;
 }

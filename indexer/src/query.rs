@@ -43,6 +43,9 @@ pub struct TrendItem {
     pub key: String,
     /// Occurrences.
     pub count: u64,
+    /// The template text, for `kind=log_template`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 /// A `/trends` answer.
@@ -61,6 +64,10 @@ pub struct Trends {
     pub items: Vec<TrendItem>,
 }
 
+/// Most bytes of stored documents one `/search` answer carries: hits stop
+/// there even below `limit` (the answer then says `truncated`).
+pub const MAX_SEARCH_BYTES: usize = 4 * 1024 * 1024;
+
 /// A `/search` question.
 #[derive(Debug, Clone)]
 pub struct SearchQuery {
@@ -74,4 +81,16 @@ pub struct SearchQuery {
     pub to: Option<Millis>,
     /// Maximum hits.
     pub limit: usize,
+}
+
+/// A `/search` answer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SearchHits {
+    /// Documents matching the query (all of them, not only those returned).
+    pub total: u64,
+    /// True when fewer hits are returned than `limit` and `total` allow,
+    /// because the answer reached [`MAX_SEARCH_BYTES`].
+    pub truncated: bool,
+    /// The newest matching events, newest first.
+    pub hits: Vec<serde_json::Value>,
 }

@@ -41,12 +41,14 @@ impl Line {
             platform,
             file: Some(file.to_string()),
             line_no,
+            line_span: 0,
             offset: self.start,
             end: self.end,
             payload: self.bytes,
             truncated: self.truncated,
             ingest_ms: farol_common::time::now_ms(),
             file_mtime,
+            arrival_delay_ms: None,
         }
     }
 }

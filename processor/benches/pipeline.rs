@@ -69,12 +69,14 @@ fn process(c: &mut Criterion) {
                 platform: None,
                 file: Some(name.clone()),
                 line_no: i as u64 + 1,
+                line_span: 0,
                 offset: off,
                 end,
                 payload: l.as_bytes().to_vec(),
                 truncated: false,
                 ingest_ms: 0,
                 file_mtime: None,
+                arrival_delay_ms: None,
             });
             off = end;
         }

@@ -46,6 +46,20 @@ impl Farol {
 
     /// [`Farol::start`] with extra environment variables.
     pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Farol {
+        Farol::start_logging(data_dir, args, env, None)
+    }
+
+    /// [`Farol::start_with_env`] writing stderr to `stderr` (inherited when `None`).
+    pub fn start_logging(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Option<&Path>,
+    ) -> Farol {
+        let stderr = match stderr {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("stderr file")),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(farol_bin())
             .envs(env.iter().copied())
             .arg("run")
@@ -55,7 +69,7 @@ impl Farol {
             .args(args)
             .env("FAROL_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("farol starts");
         let stdout = child.stdout.take().expect("stdout piped");
@@ -167,4 +181,45 @@ pub fn await_totals(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The `items` of a `/trends` answer as key → count.
+pub fn items(v: &Value) -> BTreeMap<String, u64> {
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["key"].as_str().expect("key").to_string(),
+                i["count"].as_u64().expect("count"),
+            )
+        })
+        .collect()
+}
+
+/// Writes a config file `farol.toml` into `dir` and returns its path.
+pub fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("farol.toml");
+    std::fs::write(&p, body).expect("config written");
+    p
+}
+
+/// Runs `farol batch --format json` over `paths`; its JSON lines.
+pub fn batch_json_lines(paths: &[&Path]) -> Vec<Value> {
+    let out = Command::new(farol_bin())
+        .args(["batch", "--format", "json"])
+        .args(paths)
+        .output()
+        .expect("farol batch runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect()
 }

@@ -1,6 +1,9 @@
 //! HTTP plumbing shared by the feed clients: one configured client, typed
 //! errors, retries with exponential backoff for server and network errors,
-//! and rate-limit headers turned into a wait.
+//! rate-limit headers turned into a wait, and URL redaction: a feed URL may
+//! carry a secret (`?access_token=`, `user:password@`), so no URL is ever
+//! logged or shown unredacted, and no upstream body reaches an error message
+//! (they end up in `/healthz`).
 
 use chrono::DateTime;
 use reqwest::header::HeaderMap;
@@ -35,6 +38,9 @@ pub enum FeedError {
     /// 401/403: the token is missing, wrong or lacks access.
     #[error("authorization failed: {0}")]
     Auth(String),
+    /// A server-provided URL points away from the configured origin.
+    #[error("refused to follow a link to another origin: {0}")]
+    ForeignLink(String),
     /// 429: wait this long.
     #[error("rate limited; waiting {0:?}")]
     RateLimited(Duration),
@@ -58,6 +64,7 @@ impl FeedError {
         match self {
             FeedError::Config(_) => "config",
             FeedError::Auth(_) => "auth",
+            FeedError::ForeignLink(_) => "foreign_link",
             FeedError::RateLimited(_) => "rate_limited",
             FeedError::Server(_) => "server",
             FeedError::Network(_) => "network",
@@ -67,14 +74,95 @@ impl FeedError {
     }
 }
 
-/// The HTTP client every feed uses.
+/// The HTTP client every feed uses. Redirects are followed only within the
+/// origin they start from (reqwest would drop the token on a cross-origin
+/// redirect, but the feed should not wander to another host at all).
 pub fn client() -> Result<reqwest::Client, FeedError> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if same_origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
     reqwest::Client::builder()
         .user_agent(concat!("farol/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
+        .redirect(policy)
         .build()
         .map_err(|e| FeedError::Config(format!("HTTP client: {e}")))
+}
+
+/// Query parameter names whose values are secrets (compared lower-cased;
+/// any name containing `token`, `secret`, `password` or `key` is one too).
+const SECRET_PARAMS: &[&str] = &[
+    "auth",
+    "authorization",
+    "code",
+    "pass",
+    "passwd",
+    "sig",
+    "signature",
+];
+
+fn is_secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET_PARAMS.contains(&n.as_str())
+        || ["token", "secret", "password", "key"]
+            .iter()
+            .any(|w| n.contains(w))
+}
+
+/// `url` with its secrets replaced by `REDACTED`: user name and password,
+/// and the values of secret-looking query parameters. Anything that does
+/// not parse as a URL is not shown at all.
+pub fn redact(url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else {
+        return "<unparseable URL>".into();
+    };
+    if !u.username().is_empty() {
+        let _ = u.set_username("REDACTED");
+    }
+    if u.password().is_some() {
+        let _ = u.set_password(Some("REDACTED"));
+    }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_param(&k) {
+                    "REDACTED".to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.set_fragment(None);
+    u.to_string()
+}
+
+/// A reqwest error without the URL it carries (which may hold a secret),
+/// with its causes, followed by the redacted URL.
+fn describe(e: reqwest::Error, url: &str) -> String {
+    let e = e.without_url();
+    let mut msg = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        msg.push_str(": ");
+        msg.push_str(&c.to_string());
+        cause = c.source();
+    }
+    format!("{msg} ({})", redact(url))
 }
 
 /// Reads a rate-limit reset header: epoch seconds (X) or RFC 3339 (Mastodon).
@@ -151,8 +239,9 @@ pub async fn get(
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                report(feed, "network", &e.to_string(), attempt);
-                last = Some(FeedError::Network(e.to_string()));
+                let msg = describe(e, url);
+                report(feed, "network", &msg, attempt);
+                last = Some(FeedError::Network(msg));
                 continue;
             }
         };
@@ -164,8 +253,8 @@ pub async fn get(
             ));
         }
         if status.as_u16() == 401 || status.as_u16() == 403 {
-            let body = resp.text().await.unwrap_or_default();
-            return Err(FeedError::Auth(format!("{status}: {}", snippet(&body))));
+            debug_body(feed, url, resp).await;
+            return Err(FeedError::Auth(status.to_string()));
         }
         if status.is_server_error() {
             report(feed, "server", status.as_str(), attempt);
@@ -173,8 +262,8 @@ pub async fn get(
             continue;
         }
         if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
-            return Err(FeedError::Status(format!("{status}: {}", snippet(&body))));
+            debug_body(feed, url, resp).await;
+            return Err(FeedError::Status(status.to_string()));
         }
         match resp.bytes().await {
             Ok(b) => {
@@ -184,8 +273,9 @@ pub async fn get(
                 })
             }
             Err(e) => {
-                report(feed, "network", &e.to_string(), attempt);
-                last = Some(FeedError::Network(e.to_string()));
+                let msg = describe(e, url);
+                report(feed, "network", &msg, attempt);
+                last = Some(FeedError::Network(msg));
             }
         }
     }
@@ -205,8 +295,14 @@ pub fn encode(s: &str) -> String {
         .collect()
 }
 
-fn snippet(s: &str) -> String {
-    s.chars().take(200).collect()
+/// Logs the start of an error response's body at DEBUG: the upstream's
+/// words are useful when debugging, but never part of an error message.
+async fn debug_body(feed: &str, url: &str, resp: reqwest::Response) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let body = resp.text().await.unwrap_or_default();
+        let snippet: String = body.chars().take(200).collect();
+        tracing::debug!(%feed, url = %redact(url), body = ?snippet, "error response");
+    }
 }
 
 /// The numeric id of a post object (`id` as string or number).
@@ -232,6 +328,44 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn secrets_in_urls_are_redacted() {
+        assert_eq!(
+            redact("https://m.s/api/v1/timelines/public?access_token=abc&limit=40"),
+            "https://m.s/api/v1/timelines/public?access_token=REDACTED&limit=40"
+        );
+        assert_eq!(
+            redact("https://user:pw@x.example:8443/2/tweets?api_key=k&Client_Secret=s&q=a+b#frag"),
+            "https://REDACTED:REDACTED@x.example:8443/2/tweets?api_key=REDACTED&Client_Secret=REDACTED&q=a+b"
+        );
+        assert_eq!(
+            redact("http://h/p?sig=1&x=2"),
+            "http://h/p?sig=REDACTED&x=2"
+        );
+        assert_eq!(redact("not a url ?access_token=abc"), "<unparseable URL>");
+    }
+
+    #[tokio::test]
+    async fn network_errors_name_no_secret() {
+        // A port nothing listens on: connection refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/api?access_token=SECRET123");
+        let Err(e) = get(&client().unwrap(), "f", &url, Some("TOKEN456")).await else {
+            panic!("nothing listens on {port}");
+        };
+        let text = e.to_string();
+        assert!(matches!(e, FeedError::Network(_)), "{text}");
+        assert!(
+            !text.contains("SECRET123") && !text.contains("TOKEN456"),
+            "{text}"
+        );
+        assert!(text.contains("access_token=REDACTED"), "{text}");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Mastodon timelines (`/api/v1/timelines/public`, `/api/v1/timelines/tag/:hashtag`).
 //! With a cursor, pages move forward with `min_id` and the `Link: rel="prev"`
-//! header; the first poll takes only the newest page (no backfill).
+//! header; the first poll takes only the newest page (no backfill). A `Link`
+//! is followed only within the configured origin: the token goes nowhere else.
 
-use super::http::{encode, get, post_id, rate_wait, FeedError, Page};
+use super::http::{get, post_id, rate_wait, redact, FeedError, Page};
 use super::Fetcher;
+use farol_common::metrics::metrics;
+use url::{Origin, Url};
 
 /// Statuses per page (Mastodon's maximum).
 pub const LIMIT: u32 = 40;
@@ -13,6 +16,7 @@ pub struct Mastodon {
     client: reqwest::Client,
     name: String,
     endpoint: String,
+    origin: Origin,
     token: Option<String>,
 }
 
@@ -25,13 +29,15 @@ impl Mastodon {
         timeline: &str,
         token: Option<String>,
     ) -> Result<Self, FeedError> {
-        let base = base.trim_end_matches('/');
-        let path = match timeline {
-            "public" => "timelines/public?".to_string(),
-            "public/local" => "timelines/public?local=true&".to_string(),
-            "public/remote" => "timelines/public?remote=true&".to_string(),
+        let mut url = Url::parse(base).map_err(|e| {
+            FeedError::Config(format!("feed '{name}': url '{}': {e}", redact(base)))
+        })?;
+        let (segments, flag): (Vec<&str>, Option<&str>) = match timeline {
+            "public" => (vec!["timelines", "public"], None),
+            "public/local" => (vec!["timelines", "public"], Some("local")),
+            "public/remote" => (vec!["timelines", "public"], Some("remote")),
             t => match t.strip_prefix("tag/") {
-                Some(tag) if !tag.is_empty() => format!("timelines/tag/{}?", encode(tag)),
+                Some(tag) if !tag.is_empty() => (vec!["timelines", "tag", tag], None),
                 _ => {
                     return Err(FeedError::Config(format!(
                         "feed '{name}': unknown Mastodon timeline '{t}'"
@@ -39,12 +45,43 @@ impl Mastodon {
                 }
             },
         };
+        url.path_segments_mut()
+            .map_err(|()| FeedError::Config(format!("feed '{name}': url cannot have a path")))?
+            .pop_if_empty()
+            .extend(["api", "v1"])
+            .extend(segments);
+        url.set_fragment(None);
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(f) = flag {
+                q.append_pair(f, "true");
+            }
+            q.append_pair("limit", &LIMIT.to_string());
+        }
         Ok(Mastodon {
             client,
             name: name.to_string(),
-            endpoint: format!("{base}/api/v1/{path}limit={LIMIT}"),
+            origin: url.origin(),
+            endpoint: url.into(),
             token,
         })
+    }
+
+    /// `next` when it is on the configured origin; otherwise the refusal,
+    /// counted in `farol_feed_errors_total{kind="foreign_link"}` and logged
+    /// with the URL redacted.
+    fn same_origin(&self, next: String) -> Option<String> {
+        let ok = Url::parse(&next).is_ok_and(|u| u.origin() == self.origin);
+        if ok {
+            return Some(next);
+        }
+        let e = FeedError::ForeignLink(redact(&next));
+        metrics()
+            .feed_errors
+            .with_label_values(&[&self.name, e.kind()])
+            .inc();
+        tracing::warn!(feed = %self.name, error = %e, "not following the Link header");
+        None
     }
 }
 
@@ -93,7 +130,8 @@ impl Fetcher for Mastodon {
                 .headers
                 .get("link")
                 .and_then(|v| v.to_str().ok())
-                .and_then(link_prev);
+                .and_then(link_prev)
+                .and_then(|next| self.same_origin(next));
         }
         Ok(page)
     }
@@ -126,6 +164,78 @@ mod tests {
             m.endpoint,
             "https://m.s/api/v1/timelines/public?local=true&limit=40"
         );
-        assert!(Mastodon::new(c, "f", "https://m.s", "home", None).is_err());
+        assert!(Mastodon::new(c.clone(), "f", "https://m.s", "home", None).is_err());
+        // A path prefix and a query in the base are kept, in the right places.
+        let m = Mastodon::new(
+            c,
+            "f",
+            "https://m.s/proxy/?access_token=t",
+            "tag/a/b#c",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            m.endpoint,
+            "https://m.s/proxy/api/v1/timelines/tag/a%2Fb%23c?access_token=t&limit=40"
+        );
+    }
+
+    fn status(id: u64) -> serde_json::Value {
+        serde_json::json!({
+            "id": id.to_string(),
+            "created_at": "2024-01-01T00:00:00.000Z",
+            "content": "<p>hi #rust</p>",
+            "tags": [{"name": "rust"}],
+            "account": {"acct": "a"},
+            "language": "en",
+            "url": "https://m.s/@a/1",
+        })
+    }
+
+    /// The replay server names another origin in its `Link` header: the
+    /// poller does not follow it (so the token is not sent there), and
+    /// counts the refusal.
+    #[tokio::test]
+    async fn links_to_another_origin_are_refused_and_counted() {
+        use super::super::replay::{Fault, Replay};
+        let home = Replay::start((1..=5).map(status).collect(), vec![])
+            .await
+            .unwrap();
+        let elsewhere = Replay::start((1..=5).map(status).collect(), vec![])
+            .await
+            .unwrap();
+        let m = Mastodon::new(
+            super::super::http::client().unwrap(),
+            "linktest",
+            &home.url(),
+            "public",
+            Some("TOKEN".into()),
+        )
+        .unwrap();
+        let count = || {
+            metrics()
+                .feed_errors
+                .with_label_values(&["linktest", "foreign_link"])
+                .get()
+        };
+        // Same origin: followed.
+        let page = m.page(Some(1), None).await.unwrap();
+        assert!(
+            page.next
+                .as_deref()
+                .is_some_and(|n| n.starts_with(&home.url())),
+            "{:?}",
+            page.next
+        );
+        assert_eq!(count(), 0);
+        // Another port on the same host is another origin.
+        home.inject([Fault::LinkTo(elsewhere.url())]);
+        let page = m.page(Some(1), None).await.unwrap();
+        assert_eq!(page.posts.len(), 4);
+        assert_eq!(page.next, None);
+        assert_eq!(count(), 1);
+        assert_eq!(elsewhere.requests(), 0);
+        assert_eq!(m.same_origin("not a url".into()), None);
+        assert_eq!(count(), 2);
     }
 }

@@ -18,7 +18,7 @@ use farol_common::config::{FeedConfig, Platform};
 use farol_common::health::Health;
 use farol_common::metrics::metrics;
 use farol_common::model::{Position, RawRecord, RecordKind};
-use farol_common::time::now_ms;
+use farol_common::time::{now_ms, Millis};
 use http::{FeedError, Page};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, watch};
 
 /// Pages fetched at most in one poll (the rest comes next poll).
 pub const MAX_PAGES_PER_POLL: usize = 20;
+/// Failed polls in a row after which a feed that did connect is reported down.
+pub const FAILED_POLLS_DOWN: u32 = 3;
 
 /// Posts of an unfinished paging chain held at most; beyond it the newest
 /// are let go (the next chain, starting above what was published, fetches
@@ -115,7 +117,7 @@ impl FeedSource {
                         &cfg.url,
                         cfg.query.as_deref().unwrap_or_default(),
                         token,
-                    )),
+                    )?),
                 )
             }
         };
@@ -147,7 +149,11 @@ impl FeedSource {
         let mut cursor: Option<u64> = registry.streams.get(&stream).map(|e| e.end);
         let mut seq = registry.streams.get(&stream).map_or(0, |e| e.line_no);
         let component = format!("source:{}", self.name);
-        health.up(&component);
+        // Unhealthy until a poll succeeds: a feed that can never connect
+        // must not report ok.
+        health.down(&component, "connecting: no successful poll yet");
+        let mut connected = false;
+        let mut failed_polls = 0u32;
         let writer = {
             let stream = stream.clone();
             let health = health.clone();
@@ -181,6 +187,8 @@ impl FeedSource {
                 match fetched {
                     Ok(page) => {
                         health.up(&component);
+                        connected = true;
+                        failed_polls = 0;
                         for w in &page.warnings {
                             metrics()
                                 .feed_errors
@@ -220,7 +228,17 @@ impl FeedSource {
                         if let FeedError::RateLimited(w) = &e {
                             wait = wait.max(*w);
                         }
-                        if matches!(e, FeedError::Auth(_)) {
+                        if let FeedError::RateLimited(_) = e {
+                            connected = true; // it answered; it asks us to wait
+                        } else {
+                            failed_polls += 1;
+                        }
+                        // Down when the credentials are refused, when it never
+                        // answered, or after several failed polls in a row.
+                        if matches!(e, FeedError::Auth(_))
+                            || !connected
+                            || failed_polls >= FAILED_POLLS_DOWN
+                        {
                             health.down(&component, e.to_string());
                         }
                         if matches!(e, FeedError::Status(_)) && chain.next.is_some() {
@@ -250,12 +268,14 @@ impl FeedSource {
                     platform: Some(self.platform.to_string()),
                     file: None,
                     line_no: seq,
+                    line_span: 0,
                     offset: id,
                     end: id,
                     payload: raw,
                     truncated: false,
                     ingest_ms: now_ms(),
                     file_mtime: None,
+                    arrival_delay_ms: Millis::try_from(self.interval.as_millis()).ok(),
                 };
                 tokio::select! {
                     r = publish_paced(producer.as_ref(), rec) => if r.is_err() { break 'polls },

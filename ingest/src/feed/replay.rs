@@ -31,6 +31,11 @@ pub enum Fault {
     Unauthorized,
     /// A 200 with an `errors` array besides the data (X only).
     ErrorInBody,
+    /// Served normally (so that a later fault hits a later request).
+    Pass,
+    /// A page whose `Link` header points at this origin instead of the
+    /// server's own (Mastodon only).
+    LinkTo(String),
 }
 
 struct Inner {
@@ -206,7 +211,7 @@ fn fault_response(f: &Fault, api: Api) -> Option<Response> {
             )
                 .into_response(),
         ),
-        Fault::Truncated | Fault::ErrorInBody => None,
+        Fault::Truncated | Fault::ErrorInBody | Fault::Pass | Fault::LinkTo(_) => None,
     }
 }
 
@@ -316,8 +321,12 @@ fn timeline(
             .get("host")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("127.0.0.1");
+        let origin = match &fault {
+            Some(Fault::LinkTo(o)) => o.trim_end_matches('/').to_string(),
+            _ => format!("http://{host}"),
+        };
         let link = format!(
-            "<http://{host}{path}?limit={limit}&max_id={}>; rel=\"next\", <http://{host}{path}?limit={limit}&min_id={}>; rel=\"prev\"",
+            "<{origin}{path}?limit={limit}&max_id={}>; rel=\"next\", <{origin}{path}?limit={limit}&min_id={}>; rel=\"prev\"",
             id_of(oldest),
             id_of(newest)
         );

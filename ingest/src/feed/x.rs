@@ -2,7 +2,7 @@
 //! the cursor, `next_token` paging within one poll, errors reported inside
 //! a 200 body surfaced as warnings.
 
-use super::http::{encode, get, post_id, rate_wait, FeedError, Page};
+use super::http::{encode, get, post_id, rate_wait, redact, FeedError, Page};
 use super::Fetcher;
 
 /// Tweets per page (the endpoint's maximum).
@@ -17,24 +17,38 @@ pub struct X {
 }
 
 impl X {
-    /// A client for `query` against `base` (e.g. `https://api.x.com`).
+    /// A client for `query` against `base` (e.g. `https://api.x.com`; a path
+    /// prefix and query parameters in `base` are kept).
     pub fn new(
         client: reqwest::Client,
         name: &str,
         base: &str,
         query: &str,
         token: String,
-    ) -> Self {
-        X {
+    ) -> Result<Self, FeedError> {
+        let mut url = url::Url::parse(base).map_err(|e| {
+            FeedError::Config(format!("feed '{name}': url '{}': {e}", redact(base)))
+        })?;
+        url.path_segments_mut()
+            .map_err(|()| FeedError::Config(format!("feed '{name}': url cannot have a path")))?
+            .pop_if_empty()
+            .extend(["2", "tweets", "search", "recent"]);
+        url.set_fragment(None);
+        let ours = format!(
+            "query={}&max_results={MAX_RESULTS}&tweet.fields=created_at,entities,lang,author_id",
+            encode(query)
+        );
+        let all = match url.query() {
+            Some(theirs) if !theirs.is_empty() => format!("{theirs}&{ours}"),
+            _ => ours,
+        };
+        url.set_query(Some(&all));
+        Ok(X {
             client,
             name: name.to_string(),
-            endpoint: format!(
-                "{}/2/tweets/search/recent?query={}&max_results={MAX_RESULTS}&tweet.fields=created_at,entities,lang,author_id",
-                base.trim_end_matches('/'),
-                encode(query)
-            ),
+            endpoint: url.into(),
             token,
-        }
+        })
     }
 }
 
@@ -91,9 +105,27 @@ mod tests {
             "https://api.x.com/",
             "#rust lang",
             "t".into(),
-        );
+        )
+        .unwrap();
         assert!(x.endpoint.starts_with(
             "https://api.x.com/2/tweets/search/recent?query=%23rust%20lang&max_results=100"
         ));
+    }
+
+    #[test]
+    fn the_path_goes_in_the_path_even_with_a_query_in_the_base() {
+        let x = X::new(
+            reqwest::Client::new(),
+            "f",
+            "https://proxy.example/x?access_token=SECRET",
+            "rust",
+            "t".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            x.endpoint,
+            "https://proxy.example/x/2/tweets/search/recent?access_token=SECRET&query=rust&max_results=100&tweet.fields=created_at,entities,lang,author_id"
+        );
+        assert!(X::new(reqwest::Client::new(), "f", "nope", "q", "t".into()).is_err());
     }
 }
