@@ -91,6 +91,8 @@ mod tests {
             message: String::new(),
             fields,
             truncated: false,
+            template: None,
+            template_id: None,
         })
     }
 
