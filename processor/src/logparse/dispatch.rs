@@ -54,6 +54,12 @@ pub(super) fn detect(
     let line = line.strip_suffix('\r').unwrap_or(line);
     // A byte-order mark in front of a file's first line is not part of it.
     let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    // Terminal colours (logrus, uvicorn, zap's colour encoder, containers
+    // run with a TTY) are not part of any format.
+    if line.contains('\u{1b}') {
+        let plain = strip_ansi(line);
+        return detect(p, &plain, hint, year_ref, nested);
+    }
     let trimmed = line.trim_start();
     if p.json && trimmed.starts_with('{') {
         if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(trimmed) {
@@ -126,6 +132,28 @@ pub(super) fn detect(
         }
     }
     generic::unstructured(line)
+}
+
+/// Removes ANSI escape sequences (`ESC [ … letter`, and a lone ESC).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 fn unwrap(
