@@ -2,10 +2,11 @@
 //! core as streaming, file by file in order, and writes the same aggregates —
 //! into the embedded index, or as JSON lines on stdout.
 
+use crate::batch_inputs::{self, Failed};
+use crate::batch_summary::Summary;
 use crate::cli::BatchFormat;
 use crate::pipeline::open_index;
 use crate::sources::stem_name;
-use anyhow::Context;
 use farol_common::config::Config;
 use farol_common::model::{BucketKey, RawRecord, RecordKind};
 use farol_common::time::{now_ms, rfc3339};
@@ -17,26 +18,10 @@ use farol_processor::window::WindowParams;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Records per processor flush in batch mode.
 const FLUSH_EVERY: usize = 20_000;
-
-fn expand(paths: &[String]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        let matches: Vec<PathBuf> = glob::glob(p)
-            .with_context(|| format!("bad glob '{p}'"))?
-            .flatten()
-            .filter(|x| x.is_file())
-            .collect();
-        if matches.is_empty() {
-            anyhow::bail!("{p}: no such file");
-        }
-        out.extend(matches);
-    }
-    Ok(out)
-}
 
 /// A file holds posts when its first non-empty line is a post.
 fn looks_like_posts(path: &Path) -> bool {
@@ -53,9 +38,15 @@ fn looks_like_posts(path: &Path) -> bool {
     false
 }
 
-/// Runs the batch job.
-pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::Result<()> {
-    let files = expand(paths)?;
+/// Runs the batch job. Returns false when some path could not be read
+/// (the others were processed; the failures were reported on stderr).
+pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::Result<bool> {
+    let inputs = batch_inputs::expand(paths);
+    let mut failed = inputs.failed;
+    for p in &inputs.skipped {
+        eprintln!("batch: skipped binary file {}", p.display());
+    }
+    let files = inputs.files;
     let total_bytes: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
@@ -83,6 +74,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
     let mut totals: BTreeMap<BucketKey, u64> = BTreeMap::new();
     let mut names = HashSet::new();
     let mut lines = 0u64;
+    let mut summary = Summary::default();
     for file in &files {
         let base = stem_name(&file.to_string_lossy());
         let mut source = base.clone();
@@ -96,15 +88,33 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
         } else {
             RecordKind::Log
         };
-        let f = std::fs::File::open(file).with_context(|| format!("{}", file.display()))?;
-        let fp = fingerprint::of_file(&f)?.unwrap_or(0);
+        let f = match std::fs::File::open(file) {
+            Ok(f) => f,
+            Err(e) => {
+                failed.push(Failed {
+                    path: file.display().to_string(),
+                    why: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let fp = match fingerprint::of_file(&f) {
+            Ok(fp) => fp.unwrap_or(0),
+            Err(e) => {
+                failed.push(Failed {
+                    path: file.display().to_string(),
+                    why: e.to_string(),
+                });
+                continue;
+            }
+        };
         let stream = format!("{source}:{fp:016x}");
         let path = file.to_string_lossy().into_owned();
         let mtime = f.metadata().ok().as_ref().and_then(lines::mtime_ms);
         bar.set_message(source.clone());
         let mut line_no = 0u64;
         let mut pending: Vec<RawRecord> = Vec::new();
-        read_file_lines(file, 1024 * 1024, |l| {
+        let read = read_file_lines(file, 1024 * 1024, |l| {
             line_no += 1;
             pending.push(l.into_record(
                 &source,
@@ -115,20 +125,30 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
                 line_no,
                 mtime,
             ));
-        })
-        .with_context(|| format!("reading {}", file.display()))?;
+        });
+        if let Err(e) = read {
+            failed.push(Failed {
+                path: file.display().to_string(),
+                why: e.to_string(),
+            });
+            continue;
+        }
         for rec in pending {
             bar.inc(rec.end - rec.offset);
             proc.handle(rec, now_ms());
             lines += 1;
             if proc.pending_records() >= FLUSH_EVERY {
-                deliver(proc.flush(), index.as_ref(), &mut totals).await?;
+                let b = proc.flush();
+                summary.observe(&b);
+                deliver(b, index.as_ref(), &mut totals).await?;
             }
         }
     }
     // Batch input is finite: every stream is idle now, close its windows.
     proc.end_of_input();
-    deliver(proc.flush(), index.as_ref(), &mut totals).await?;
+    let b = proc.flush();
+    summary.observe(&b);
+    deliver(b, index.as_ref(), &mut totals).await?;
     bar.finish_and_clear();
     match (format, index) {
         (BatchFormat::Json, _) => {
@@ -158,7 +178,12 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
         }
         (BatchFormat::Index, None) => {}
     }
-    Ok(())
+    let mut err = std::io::stderr().lock();
+    summary.write(&mut err)?;
+    for f in &failed {
+        writeln!(err, "batch: could not read {}: {}", f.path, f.why)?;
+    }
+    Ok(failed.is_empty())
 }
 
 async fn deliver(

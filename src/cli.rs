@@ -1,6 +1,6 @@
 //! Command-line surface: argument types and dispatch to the subcommands.
 
-use crate::{batch, bench, pipeline, sources};
+use crate::{batch, bench, detect, pipeline, sources};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use farol_common::config::{self, Config, ConfigError};
@@ -23,6 +23,8 @@ enum Command {
     Batch(BatchArgs),
     /// End-to-end load generator: write → durable latency (HdrHistogram) and throughput.
     Bench(BenchArgs),
+    /// Show which format, class, level and time the first lines of a file are taken for.
+    Detect(DetectArgs),
     /// Validate a config file and print every problem found.
     CheckConfig {
         /// The TOML file.
@@ -72,9 +74,23 @@ pub struct BatchArgs {
     /// Where the aggregates go.
     #[arg(long, value_enum, default_value = "index")]
     pub format: BatchFormat,
-    /// Files or globs: log files, or JSON-lines posts (recognized by content).
+    /// Files, directories (read recursively, binary files skipped) or globs:
+    /// log files, or JSON-lines posts (recognized by content).
     #[arg(required = true)]
     pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DetectArgs {
+    /// The log file.
+    pub file: PathBuf,
+    /// How many lines to show.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub lines: usize,
+    /// The format to read the file with: `auto`, `json`, `logfmt` or a
+    /// built-in name (see README).
+    #[arg(long, default_value = "auto")]
+    pub format: String,
 }
 
 #[derive(Args, Debug)]
@@ -179,8 +195,23 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(batch::run(cfg, args.format, &args.paths))?;
-            Ok(ExitCode::SUCCESS)
+            let all_read = rt.block_on(batch::run(cfg, args.format, &args.paths))?;
+            Ok(if all_read {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Detect(args) => {
+            let spec = config::FormatSpec::Named(args.format);
+            let mut out = std::io::stdout().lock();
+            match detect::report(&args.file, args.lines, &spec, &mut out) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
     }
 }

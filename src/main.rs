@@ -2,8 +2,11 @@
 
 mod api;
 mod batch;
+mod batch_inputs;
+mod batch_summary;
 mod bench;
 mod cli;
+mod detect;
 mod pipeline;
 mod sources;
 mod supervisor;

@@ -162,20 +162,42 @@ impl Default for FormatSpec {
     }
 }
 
-/// Names of the built-in log formats (besides `auto`).
+/// Names of the built-in log formats (besides `auto`); the processor's
+/// `logparse::format_names()` plus `json` and `logfmt` (a test keeps them equal).
 pub const BUILTIN_FORMATS: &[&str] = &[
     "json",
+    "logfmt",
     "apache_access",
+    "haproxy",
+    "django_access",
+    "uvicorn_access",
     "apache_error",
-    "syslog",
-    "logcat",
-    "log4j",
-    "hdfs",
-    "spark",
+    "nginx_error",
+    "envoy_access",
+    "envoy",
     "bgl",
     "hpc",
+    "logcat",
     "healthapp",
     "proxifier",
+    "klog",
+    "redis",
+    "ruby",
+    "rabbitmq_legacy",
+    "postgresql",
+    "mongodb_legacy",
+    "mysql_legacy",
+    "syslog",
+    "bitnami",
+    "log4j_basic",
+    "time_only",
+    "log4j",
+    "slash_date",
+    "tomcat",
+    "jul",
+    "spark",
+    "hdfs",
+    "epoch",
 ];
 
 /// Where a new file is read from.

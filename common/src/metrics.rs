@@ -27,6 +27,9 @@ pub struct Metrics {
     pub dead_letters: IntCounterVec,
     /// Lines without a readable timestamp, by source.
     pub untimed_lines: IntCounterVec,
+    /// Lines whose format has a timestamp that did not read (a subset of
+    /// `untimed_lines`), by source: a sign the format was not recognized.
+    pub unparsed_timestamps: IntCounterVec,
     /// Lines that were not valid UTF-8, by source.
     pub invalid_utf8: IntCounterVec,
     /// Lines cut at the maximum line length, by source.
@@ -166,6 +169,12 @@ impl Metrics {
                 &r,
                 "untimed_lines_total",
                 "Lines without a readable timestamp",
+                &["source"],
+            ),
+            unparsed_timestamps: counter(
+                &r,
+                "unparsed_timestamps_total",
+                "Lines whose timestamp is where their format puts one but does not read",
                 &["source"],
             ),
             invalid_utf8: counter(
