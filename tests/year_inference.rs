@@ -12,6 +12,9 @@ use support::batch_json_lines;
 fn batch_buckets(path: &std::path::Path) -> BTreeMap<String, u64> {
     let mut b = BTreeMap::new();
     for v in batch_json_lines(&[path]) {
+        if v["kind"] != "log_class" {
+            continue;
+        }
         *b.entry(v["bucket_start"].as_str().unwrap().to_string())
             .or_insert(0) += v["count"].as_u64().unwrap();
     }

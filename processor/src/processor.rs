@@ -349,6 +349,11 @@ impl Out<'_> {
                 if !from_line {
                     m.untimed_lines.with_label_values(&[&rec.source]).inc();
                 }
+                if line.ts_unreadable {
+                    m.unparsed_timestamps
+                        .with_label_values(&[&rec.source])
+                        .inc();
+                }
                 let ts = line.ts.unwrap_or(inherited);
                 keys.push((AggKind::LogClass, line.class.to_string()));
                 let t = ctx.miner.add(&line.message);

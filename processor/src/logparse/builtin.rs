@@ -223,7 +223,9 @@ pub(super) static TABLE: LazyLock<Table> = LazyLock::new(|| {
         ),
         (
             "proxifier",
-            r"^\[(?P<ts>\d{2}\.\d{2} \d{2}:\d{2}:\d{2})\] ".into(),
+            // `[MM.dd HH:mm:ss] program - message`; the program may hold a
+            // space (`chrome.exe *64`).
+            r"^\[(?P<ts>\d{2}\.\d{2} \d{2}:\d{2}:\d{2})\] (?:(?P<program>[^\[\]]+?) - )?".into(),
             T::MonthDotDay,
             L::None,
             false,
