@@ -10,8 +10,8 @@ use farol_common::config::Config;
 use farol_common::model::{BucketKey, RawRecord, RecordKind};
 use farol_common::time::{now_ms, rfc3339};
 use farol_indexer::Index;
-use farol_ingest::fingerprint;
 use farol_ingest::tail::read_file_lines;
+use farol_ingest::{fingerprint, lines};
 use farol_processor::processor::{Parsers, Processor};
 use farol_processor::window::WindowParams;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -100,6 +100,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
         let fp = fingerprint::of_file(&f)?.unwrap_or(0);
         let stream = format!("{source}:{fp:016x}");
         let path = file.to_string_lossy().into_owned();
+        let mtime = f.metadata().ok().as_ref().and_then(lines::mtime_ms);
         bar.set_message(source.clone());
         let mut line_no = 0u64;
         let mut pending: Vec<RawRecord> = Vec::new();
@@ -112,6 +113,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
                 (kind == RecordKind::Post).then(|| "jsonl".to_string()),
                 &path,
                 line_no,
+                mtime,
             ));
         })
         .with_context(|| format!("reading {}", file.display()))?;
@@ -125,7 +127,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
         }
     }
     // Batch input is finite: every stream is idle now, close its windows.
-    proc.tick(i64::MAX / 2);
+    proc.end_of_input();
     deliver(proc.flush(), index.as_ref(), &mut totals).await?;
     bar.finish_and_clear();
     match (format, index) {

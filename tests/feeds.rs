@@ -217,6 +217,49 @@ fn x_recent_search_pages_and_errors_in_body() {
 }
 
 #[test]
+fn an_x_paging_chain_cut_midway_is_resumed_not_skipped() {
+    let Some(shared) = shared_data() else { return };
+    let tweets = load(
+        &shared,
+        &[
+            "tweepy_cassette_v2_home_timeline.bodies.json",
+            "tweepy_cassette_v2_list_tweets.bodies.json",
+            "tweepy_cassette_v2_search_recent.bodies.json",
+        ],
+    );
+    let want_ids = unique_ids(&tweets);
+    assert!(want_ids.len() > 200, "three pages of 100, newest first");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let replay = rt.block_on(Replay::start(vec![], tweets)).unwrap();
+    // The first page arrives; the second is cut off mid-body.
+    replay.inject([Fault::Pass, Fault::Truncated]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[feeds]]\nname = \"xs\"\nplatform = \"x\"\nurl = \"{}\"\nquery = \"tweepy\"\ninterval = \"1s\"\ntoken_env = \"FAROL_TEST_X_TOKEN\"\n",
+            replay.url()
+        ),
+    );
+    let f = Farol::start_with_env(
+        &dir.path().join("data"),
+        &["--config", &config],
+        &[("FAROL_TEST_X_TOKEN", "test-bearer-token")],
+    );
+    await_value(
+        Duration::from_secs(60),
+        "every tweet, the older pages too",
+        || (indexed_ids(&f, "xs") == want_ids).then_some(()),
+    );
+    assert_eq!(feed_errors(&f, "xs", "body"), 1.0);
+    assert_eq!(
+        f.metric_sum("farol_records_read_total", "source=\"xs\""),
+        want_ids.len() as f64,
+        "each tweet published once"
+    );
+}
+
+#[test]
 fn a_feed_without_its_token_fails_before_data_moves() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(

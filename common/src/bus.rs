@@ -240,11 +240,13 @@ mod tests {
             platform: None,
             file: None,
             line_no: end,
+            line_span: 0,
             offset: end - 1,
             end,
             payload: b"x".to_vec(),
             truncated: false,
             ingest_ms: 0,
+            file_mtime: None,
         }
     }
 

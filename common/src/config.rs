@@ -317,6 +317,14 @@ pub struct WindowsConfig {
     /// The windows served by `/trends`.
     #[serde(default = "default_windows")]
     pub sliding: Vec<WindowSpec>,
+    /// Records further ahead of the wall clock than this move no watermark
+    /// (they are counted, and dead-lettered as `future`).
+    #[serde(default = "default_max_future", with = "humantime_serde")]
+    pub max_future: Duration,
+    /// A stream idle (wall clock) longer than this leaves the processor's
+    /// memory and the persisted state, like the checkpoint registry.
+    #[serde(default = "default_stream_retention", with = "humantime_serde")]
+    pub stream_retention: Duration,
 }
 
 impl Default for WindowsConfig {
@@ -326,8 +334,17 @@ impl Default for WindowsConfig {
             lateness: default_lateness(),
             idle_timeout: default_idle(),
             sliding: default_windows(),
+            max_future: default_max_future(),
+            stream_retention: default_stream_retention(),
         }
     }
+}
+
+fn default_max_future() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_stream_retention() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
 }
 
 fn default_bucket() -> Duration {
@@ -639,6 +656,31 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     let w = &cfg.windows;
+    // Bounded so that event-time arithmetic on them can never overflow.
+    const YEAR: Duration = Duration::from_secs(366 * 24 * 3600);
+    let mut bounded: Vec<(String, Duration, Duration)> = vec![
+        ("windows.bucket".into(), w.bucket, YEAR),
+        ("windows.lateness".into(), w.lateness, YEAR),
+        ("windows.idle_timeout".into(), w.idle_timeout, YEAR),
+        ("windows.max_future".into(), w.max_future, YEAR),
+        (
+            "windows.stream_retention".into(),
+            w.stream_retention,
+            YEAR * 10,
+        ),
+    ];
+    for (i, s) in w.sliding.iter().enumerate() {
+        bounded.push((format!("windows.sliding[{i}].size"), s.size, YEAR));
+        bounded.push((format!("windows.sliding[{i}].slide"), s.slide, YEAR));
+    }
+    for (key, d, max) in bounded {
+        if d > max {
+            errs.push(ConfigError::new(
+                key,
+                format!("must be at most {}", humantime::format_duration(max)),
+            ));
+        }
+    }
     let bucket = w.bucket.as_millis();
     if bucket == 0 {
         errs.push(ConfigError::new("windows.bucket", "must be positive"));

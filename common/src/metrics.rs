@@ -21,6 +21,8 @@ pub struct Metrics {
     pub replays_skipped: IntCounterVec,
     /// Records later than a closed window, by source.
     pub late_records: IntCounterVec,
+    /// Records further ahead of the wall clock than `windows.max_future`, by source.
+    pub future_records: IntCounterVec,
     /// Dead-letter records, by source and reason.
     pub dead_letters: IntCounterVec,
     /// Lines without a readable timestamp, by source.
@@ -146,6 +148,12 @@ impl Metrics {
                 &r,
                 "late_records_total",
                 "Records later than a closed window",
+                &["source"],
+            ),
+            future_records: counter(
+                &r,
+                "future_records_total",
+                "Records too far ahead of the wall clock to move a watermark",
                 &["source"],
             ),
             dead_letters: counter(

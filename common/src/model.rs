@@ -30,8 +30,12 @@ pub struct RawRecord {
     pub platform: Option<String>,
     /// Path of the file the record was read from, if any.
     pub file: Option<String>,
-    /// 1-based line number within the file (0 for non-file sources).
+    /// 1-based line number within the file (0 for non-file sources); of
+    /// the first line for a multiline record.
     pub line_no: u64,
+    /// How many more lines a multiline record spans after its first.
+    #[serde(default)]
+    pub line_span: u64,
     /// Byte offset of the record's first byte in its stream.
     pub offset: u64,
     /// Stream position just past this record: strictly increasing within a
@@ -43,6 +47,11 @@ pub struct RawRecord {
     pub truncated: bool,
     /// When the source read the record.
     pub ingest_ms: Millis,
+    /// Modification time of the file when the record was read: the
+    /// reference year-less timestamps are dated against (never the time
+    /// Farol runs, so re-processing a file dates it the same).
+    #[serde(default)]
+    pub file_mtime: Option<Millis>,
 }
 
 /// A position a source can resume from, acknowledged once durable downstream.
@@ -219,6 +228,9 @@ pub struct StreamState {
     pub last_ts: Option<Millis>,
     /// Current watermark (epoch ms).
     pub watermark: Option<Millis>,
+    /// Wall-clock time of the stream's last record, for retention.
+    #[serde(default)]
+    pub wall_ms: Option<Millis>,
 }
 
 /// Everything one processor flush hands the index: applied atomically, then
@@ -233,6 +245,8 @@ pub struct Batch {
     pub dead_letters: Vec<DeadLetter>,
     /// New state of every stream the batch touched, by stream id.
     pub streams: Vec<(String, StreamState)>,
+    /// Streams idle past the retention: their state leaves the index.
+    pub retired: Vec<String>,
 }
 
 impl Batch {
@@ -242,5 +256,6 @@ impl Batch {
             && self.counts.is_empty()
             && self.dead_letters.is_empty()
             && self.streams.is_empty()
+            && self.retired.is_empty()
     }
 }

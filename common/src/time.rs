@@ -69,6 +69,23 @@ impl Window {
         (end - self.size, end)
     }
 
+    /// The most recent window closed by `watermark` that still holds the
+    /// newest event `max_ts`: a source that went quiet keeps showing its last
+    /// data instead of ever-newer empty windows.
+    pub fn last_closed_holding(
+        &self,
+        watermark: Millis,
+        max_ts: Option<Millis>,
+    ) -> (Millis, Millis) {
+        let mut end = align_down(watermark, self.slide);
+        if let Some(t) = max_ts {
+            // The latest window containing `t` ends at the last slide
+            // boundary at or before `t + size`.
+            end = end.min(align_down(t.saturating_add(self.size), self.slide));
+        }
+        (end.saturating_sub(self.size), end)
+    }
+
     /// The most recent window containing `at` (the one ending at the first
     /// slide boundary after `at`).
     pub fn containing(&self, at: Millis) -> (Millis, Millis) {
@@ -91,5 +108,14 @@ mod window_tests {
         assert_eq!(w.last_closed(125_000), (60_000, 120_000));
         assert_eq!(w.containing(125_000), (70_000, 130_000));
         assert_eq!(w.containing(120_000), (70_000, 130_000));
+        // Watermark far past the newest event: the last window holding it.
+        assert_eq!(
+            w.last_closed_holding(1_000_000, Some(125_000)),
+            (120_000, 180_000)
+        );
+        assert_eq!(
+            w.last_closed_holding(125_000, Some(150_000)),
+            (60_000, 120_000)
+        );
     }
 }

@@ -14,11 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let line = String::from_utf8_lossy(data);
     let mut hint = None;
     let auto = LineParser::new(&FormatSpec::default()).unwrap();
-    let _ = auto.parse(&line, &mut hint);
-    let _ = auto.parse(&line, &mut hint);
+    let _ = auto.parse(&line, &mut hint, 0);
+    let _ = auto.parse(&line, &mut hint, 0);
     for name in BUILTIN_FORMATS {
         let p = LineParser::new(&FormatSpec::Named((*name).to_string())).unwrap();
-        let _ = p.parse(&line, &mut None);
+        let _ = p.parse(&line, &mut None, 0);
     }
     let mut proc = Processor::new(
         WindowParams::from_config(&WindowsConfig::default()),

@@ -11,7 +11,7 @@ use crate::{Index, IndexError};
 use async_trait::async_trait;
 use farol_common::metrics::metrics;
 use farol_common::model::{AggKind, Batch, BucketKey, DeadLetter, Event, Position, StreamState};
-use farol_common::time::{rfc3339, Millis};
+use farol_common::time::{rfc3339, Millis, Window};
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::path::Path;
@@ -232,6 +232,9 @@ impl Inner {
             );
             st.streams.insert(id, s);
         }
+        for id in batch.retired {
+            st.streams.remove(&id);
+        }
         st.pending_docs += docs;
         metrics().index_pending.set(st.pending_docs as i64);
         Ok(())
@@ -284,15 +287,22 @@ impl Inner {
         Ok(positions)
     }
 
-    /// The most advanced watermark among the streams of sources that count
-    /// `kind` (and of `source` when given): sources never hold each other back.
-    fn watermark(&self, st: &State, kind: AggKind, source: Option<&str>) -> Option<Millis> {
+    /// The most recent closed `window` that holds data, among the streams of
+    /// sources that count `kind` (and of `source` when given): sources never
+    /// hold each other back.
+    fn last_closed(
+        &self,
+        st: &State,
+        kind: AggKind,
+        source: Option<&str>,
+        window: &Window,
+    ) -> Option<(Millis, Millis)> {
         st.streams
             .values()
             .filter(|s| source.is_none_or(|x| x == s.source))
             .filter(|s| st.counts.has_source(kind, &s.source))
-            .filter_map(|s| s.watermark)
-            .max()
+            .filter_map(|s| Some(window.last_closed_holding(s.watermark?, s.max_ts)))
+            .max_by_key(|span| span.1)
     }
 
     fn trends(&self, q: &TrendsQuery) -> Result<Trends, IndexError> {
@@ -302,9 +312,7 @@ impl Inner {
             TrendsRange::Window { window, at } => {
                 let span = match at {
                     Some(at) => Some(window.containing(*at)),
-                    None => self
-                        .watermark(&st, q.kind, q.source.as_deref())
-                        .map(|wm| window.last_closed(wm)),
+                    None => self.last_closed(&st, q.kind, q.source.as_deref(), window),
                 };
                 (Some(window.name.clone()), span)
             }
@@ -482,7 +490,6 @@ impl Index for EmbeddedIndex {
 mod tests {
     use super::*;
     use farol_common::model::{LogEvent, Post};
-    use farol_common::time::Window;
 
     fn log(id: &str, ts: Millis, msg: &str) -> Event {
         Event::Log(LogEvent {
@@ -520,6 +527,7 @@ mod tests {
                 max_ts: Some(wm + 30_000),
                 last_ts: Some(wm),
                 watermark: Some(wm),
+                wall_ms: None,
             },
         )
     }
@@ -534,6 +542,7 @@ mod tests {
                 counts: vec![(key(0, "ERROR"), 1), (key(10_000, "ERROR"), 1)],
                 dead_letters: vec![],
                 streams: vec![state(20, 70_000)],
+                retired: vec![],
             })
             .await
             .unwrap();
@@ -545,6 +554,7 @@ mod tests {
                 counts: vec![(key(0, "ERROR"), 2)],
                 dead_letters: vec![],
                 streams: vec![state(30, 80_000)],
+                retired: vec![],
             })
             .await
             .unwrap();

@@ -21,7 +21,9 @@ pub struct Line {
 }
 
 impl Line {
-    /// The bus record of this line: `line_no`-th line of `file` in `stream`.
+    /// The bus record of this line: `line_no`-th line of `file` in `stream`,
+    /// read while the file's modification time was `file_mtime`.
+    #[allow(clippy::too_many_arguments)]
     pub fn into_record(
         self,
         source: &str,
@@ -30,6 +32,7 @@ impl Line {
         platform: Option<String>,
         file: &str,
         line_no: u64,
+        file_mtime: Option<farol_common::time::Millis>,
     ) -> farol_common::model::RawRecord {
         farol_common::model::RawRecord {
             source: source.to_string(),
@@ -38,13 +41,23 @@ impl Line {
             platform,
             file: Some(file.to_string()),
             line_no,
+            line_span: 0,
             offset: self.start,
             end: self.end,
             payload: self.bytes,
             truncated: self.truncated,
             ingest_ms: farol_common::time::now_ms(),
+            file_mtime,
         }
     }
+}
+
+/// Modification time of an open file in epoch milliseconds, if the platform
+/// reports one.
+pub fn mtime_ms(meta: &std::fs::Metadata) -> Option<farol_common::time::Millis> {
+    let t = meta.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_millis()).ok()
 }
 
 /// Incremental line splitter.

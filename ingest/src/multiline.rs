@@ -14,6 +14,20 @@ pub struct Numbered {
     pub line: Line,
     /// Line number of its first line.
     pub line_no: u64,
+    /// Line number of its last line (a checkpoint after this record resumes
+    /// counting from it).
+    pub last_line_no: u64,
+}
+
+impl Numbered {
+    /// A single line.
+    pub fn single(line: Line, line_no: u64) -> Self {
+        Numbered {
+            line,
+            line_no,
+            last_line_no: line_no,
+        }
+    }
 }
 
 /// Joins continuation lines onto the record they belong to.
@@ -60,6 +74,7 @@ impl Aggregator {
                 }
                 p.line.truncated |= n.line.truncated;
                 p.line.end = n.line.end;
+                p.last_line_no = n.last_line_no;
                 None
             }
         }
@@ -89,6 +104,7 @@ mod tests {
                 truncated: false,
             },
             line_no,
+            last_line_no: line_no,
         }
     }
 

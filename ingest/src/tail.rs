@@ -10,14 +10,14 @@
 use crate::checkpoint::{path_for, Registry};
 use crate::fingerprint::{self, Identity};
 use crate::gz;
-use crate::lines::{Line, LineSplitter};
+use crate::lines::{mtime_ms, Line, LineSplitter};
 use crate::multiline::{Aggregator, Numbered};
 use farol_common::bus::{publish_paced, Producer};
 use farol_common::config::ReadFrom;
 use farol_common::health::Health;
 use farol_common::metrics::metrics;
 use farol_common::model::{Position, RawRecord, RecordKind};
-use farol_common::time::now_ms;
+use farol_common::time::{now_ms, Millis};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -107,15 +107,18 @@ impl Tracked {
 }
 
 impl FileSource {
-    fn record(&self, line: Line, stream: &str, file: &str, line_no: u64) -> RawRecord {
-        line.into_record(
+    fn record(&self, n: Numbered, stream: &str, file: &str, mtime: Option<Millis>) -> RawRecord {
+        let mut rec = n.line.into_record(
             &self.name,
             stream,
             self.kind,
             self.platform.clone(),
             file,
-            line_no,
-        )
+            n.line_no,
+            mtime,
+        );
+        rec.line_span = n.last_line_no.saturating_sub(n.line_no);
+        rec
     }
 
     /// Runs until `shutdown` turns true (or the bus closes). Acknowledged
@@ -192,7 +195,19 @@ impl FileSource {
                 }
             }
             for s in done {
-                tracked.remove(&s);
+                let Some(mut t) = tracked.remove(&s) else {
+                    continue;
+                };
+                // A rotated-away or truncated file is let go: the record its
+                // multiline aggregator still holds is complete now.
+                if let Some(n) = t.multi.as_mut().and_then(Aggregator::flush) {
+                    let mtime = t.file.metadata().ok().as_ref().and_then(mtime_ms);
+                    let rec = self.record(n, &s, &t.path.to_string_lossy(), mtime);
+                    tokio::select! {
+                        r = publish_paced(producer.as_ref(), rec) => if r.is_err() { break 'outer },
+                        _ = shutdown.changed() => break 'outer,
+                    }
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll_interval) => {}
@@ -272,13 +287,16 @@ impl FileSource {
                 .find(|i| i.matches(&file))
                 .unwrap_or(ident);
             let stream = ident.stream_id(&self.name);
-            let (start, line_no) = if let Some(t) = tracked.get(&stream) {
+            let mut carried: Option<Aggregator> = None;
+            let (start, line_no) = if let Some(t) = tracked.get_mut(&stream) {
                 if !t.replaced() {
                     tracing::debug!(path = %path.display(), "same content as a followed file; ignored");
                     continue;
                 }
                 // copytruncate: the copy holds what the shrunk file held.
                 tracing::info!(source = %self.name, path = %path.display(), "continuing a truncated file in its copy");
+                // The record being joined goes on in the copy.
+                carried = t.multi.take();
                 (t.splitter.resume_offset(), t.line_no_at_resume())
             } else {
                 match registry.streams.get(&stream) {
@@ -307,10 +325,11 @@ impl FileSource {
                     dev: id.0,
                     ino: id.1,
                     ident,
-                    multi: self
-                        .multiline
-                        .as_ref()
-                        .map(|m| Aggregator::new(m.start.clone(), self.max_line_bytes)),
+                    multi: carried.or_else(|| {
+                        self.multiline
+                            .as_ref()
+                            .map(|m| Aggregator::new(m.start.clone(), self.max_line_bytes))
+                    }),
                 },
             );
         }
@@ -356,13 +375,14 @@ impl FileSource {
             gz::read_lines(&p, max, |l| tx.blocking_send(l).is_ok())
         });
         let path_str = path.to_string_lossy().into_owned();
+        let mtime = std::fs::metadata(path).ok().as_ref().and_then(mtime_ms);
         let mut line_no = 0u64;
         while let Some(l) = rx.recv().await {
             line_no += 1;
             if l.end <= start {
                 continue;
             }
-            let rec = self.record(l, &stream, &path_str, line_no);
+            let rec = self.record(Numbered::single(l, line_no), &stream, &path_str, mtime);
             tokio::select! {
                 r = publish_paced(producer, rec) => if r.is_err() { return Ok(GzOutcome::Stopped) },
                 _ = shutdown.changed() => return Ok(GzOutcome::Stopped),
@@ -432,10 +452,7 @@ impl FileSource {
             let mut records: Vec<Numbered> = Vec::with_capacity(lines.len());
             for l in lines {
                 t.line_no += 1;
-                let numbered = Numbered {
-                    line: l,
-                    line_no: t.line_no,
-                };
+                let numbered = Numbered::single(l, t.line_no);
                 match &mut t.multi {
                     Some(a) => records.extend(a.push(numbered)),
                     None => records.push(numbered),
@@ -444,14 +461,16 @@ impl FileSource {
             if flush_multi {
                 records.extend(t.multi.as_mut().and_then(Aggregator::flush));
             }
-            for Numbered { line: l, line_no } in records {
-                if l.truncated {
+            // Read after the bytes: every line read was written before it.
+            let mtime = t.file.metadata().ok().as_ref().and_then(mtime_ms);
+            for n in records {
+                if n.line.truncated {
                     metrics()
                         .truncated_lines
                         .with_label_values(&[&self.name])
                         .inc();
                 }
-                let rec = self.record(l, stream, &path_str, line_no);
+                let rec = self.record(n, stream, &path_str, mtime);
                 tokio::select! {
                     r = publish_paced(producer, rec) => {
                         if r.is_err() {
@@ -681,6 +700,84 @@ mod tests {
         recs.iter()
             .map(|r| String::from_utf8_lossy(&r.payload).into_owned())
             .collect()
+    }
+
+    fn multiline_source(dir: &Path, pattern: &str) -> FileSource {
+        FileSource {
+            multiline: Some(Multiline {
+                start: regex::bytes::Regex::new(r"^\d").unwrap(),
+                // Long: records must be completed by rotation, not by the timer.
+                timeout: Duration::from_secs(600),
+            }),
+            ..source(dir, pattern)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotated_file_let_go_emits_its_pending_multiline_record() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        append(&log, "1 boom\n  at a\n2 again\n  at b\n");
+        let (mut c, _router) = start(multiline_source(d.path(), "app.log")).await;
+        assert_eq!(texts(&next_lines(&mut c, 1).await), ["1 boom\n  at a"]);
+        std::fs::rename(&log, d.path().join("app.log.1")).unwrap();
+        append(&log, "3 new file\n");
+        let got = next_lines(&mut c, 1).await;
+        assert_eq!(texts(&got), ["2 again\n  at b"]);
+        assert_eq!((got[0].line_no, got[0].line_span), (3, 1));
+    }
+
+    #[tokio::test]
+    async fn a_copytruncate_copy_continues_the_pending_multiline_record() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        append(&log, "1 boom\n  at a\n");
+        let mut src = multiline_source(d.path(), "app.log*");
+        if let Some(m) = src.multiline.as_mut() {
+            // The copy is never let go: its record ends by the timeout.
+            m.timeout = Duration::from_secs(2);
+        }
+        let (mut c, _router) = start(src).await;
+        // Let the tailer read the pending record, then copy and truncate.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        append(&log, "  at b\n");
+        std::fs::copy(&log, d.path().join("app.log.1")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&log)
+            .unwrap();
+        append(&log, "2 after\n");
+        let got = texts(&next_lines(&mut c, 1).await);
+        assert_eq!(got, ["1 boom\n  at a\n  at b"]);
+    }
+
+    #[tokio::test]
+    async fn line_numbers_stay_right_after_a_restart_past_a_multiline_record() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("app.log");
+        append(&log, "1 boom\n  at a\n  at b\n2 next\n");
+        let src = multiline_source(d.path(), "app.log");
+        let router = AckRouter::default();
+        let (p, mut cs) = embedded(1, 64, 1 << 20);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(src.clone().run(
+            Arc::new(p),
+            router.register("t"),
+            stop_rx,
+            Health::default(),
+        ));
+        let first = next_lines(&mut cs[0], 1).await.remove(0);
+        assert_eq!((first.line_no, first.line_span), (1, 2));
+        // Acknowledged as the processor does: through the record's last line.
+        let mut acked = first.clone();
+        acked.line_no = first.line_no + first.line_span;
+        ack_and_stop(d.path(), &acked, router, stop_tx, task).await;
+        append(&log, "3 last\n");
+        let (mut c2, _r2) = start(src).await;
+        let got = next_lines(&mut c2, 1).await;
+        assert_eq!(texts(&got), ["2 next"]);
+        assert_eq!(got[0].line_no, 4);
     }
 
     #[tokio::test]

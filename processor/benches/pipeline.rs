@@ -47,7 +47,7 @@ fn parse(c: &mut Criterion) {
             b.iter(|| {
                 let mut hint = None;
                 for l in &lines {
-                    std::hint::black_box(parser.parse(l, &mut hint));
+                    std::hint::black_box(parser.parse(l, &mut hint, 0));
                 }
             })
         });
@@ -69,11 +69,13 @@ fn process(c: &mut Criterion) {
                 platform: None,
                 file: Some(name.clone()),
                 line_no: i as u64 + 1,
+                line_span: 0,
                 offset: off,
                 end,
                 payload: l.as_bytes().to_vec(),
                 truncated: false,
                 ingest_ms: 0,
+                file_mtime: None,
             });
             off = end;
         }

@@ -265,21 +265,23 @@ impl LineParser {
     }
 
     /// Parses one line. `hint` remembers the last matching format of the
-    /// stream (pass the same one for every line of a stream).
-    pub fn parse(&self, line: &str, hint: &mut Option<usize>) -> ParsedLine {
+    /// stream (pass the same one for every line of a stream); `year_ref` is
+    /// the reference year-less timestamps are dated against (the file's
+    /// modification time, see [`timestamp`]).
+    pub fn parse(&self, line: &str, hint: &mut Option<usize>, year_ref: Millis) -> ParsedLine {
         if let Some(c) = &self.custom {
             if let Some(caps) = c.re.captures(line) {
-                return from_custom(c, &caps, line);
+                return from_custom(c, &caps, line, year_ref);
             }
             return unstructured(line);
         }
         if self.json && line.trim_start().starts_with('{') {
-            if let Some(p) = parse_json(line) {
+            if let Some(p) = parse_json(line, year_ref) {
                 return p;
             }
         }
         if let Some(h) = *hint {
-            if let Some(p) = try_builtin(h, line) {
+            if let Some(p) = try_builtin(h, line, year_ref) {
                 return p;
             }
         }
@@ -287,21 +289,21 @@ impl LineParser {
             if Some(i) == *hint {
                 continue;
             }
-            if let Some(p) = try_builtin(i, line) {
+            if let Some(p) = try_builtin(i, line, year_ref) {
                 *hint = Some(i);
                 return p;
             }
         }
-        generic(line)
+        generic(line, year_ref)
     }
 }
 
-fn try_builtin(i: usize, line: &str) -> Option<ParsedLine> {
+fn try_builtin(i: usize, line: &str, year_ref: Millis) -> Option<ParsedLine> {
     let f = &BUILTIN[i];
     let caps = f.re.captures(line)?;
     let ts = caps
         .name("ts")
-        .and_then(|m| timestamp::parse(m.as_str(), f.ts));
+        .and_then(|m| timestamp::parse(m.as_str(), f.ts, year_ref));
     // A format whose timestamp does not read is not this format.
     ts?;
     let mut fields = BTreeMap::new();
@@ -365,10 +367,10 @@ fn try_builtin(i: usize, line: &str) -> Option<ParsedLine> {
     })
 }
 
-fn from_custom(c: &Custom, caps: &Captures, line: &str) -> ParsedLine {
+fn from_custom(c: &Custom, caps: &Captures, line: &str, year_ref: Millis) -> ParsedLine {
     let ts = caps.name("ts").and_then(|m| match &c.ts_format {
-        Some(f) => timestamp::parse_with(m.as_str(), f),
-        None => timestamp::parse(m.as_str(), TsLayout::Any),
+        Some(f) => timestamp::parse_with(m.as_str(), f, year_ref),
+        None => timestamp::parse(m.as_str(), TsLayout::Any, year_ref),
     });
     let level = caps.name("level").map(|m| m.as_str().to_string());
     let status_cls = caps
@@ -405,7 +407,7 @@ fn unstructured(line: &str) -> ParsedLine {
 
 /// Last resort for lines no format matched: a leading level word, or an ISO
 /// timestamp in the first 64 bytes followed by a header level.
-fn generic(line: &str) -> ParsedLine {
+fn generic(line: &str, year_ref: Millis) -> ParsedLine {
     let mut p = unstructured(line);
     if let Some(c) = LEADING_LEVEL.captures(line) {
         if let Some(lv) = c.name("level").filter(|m| is_level_word(m.as_str())) {
@@ -414,7 +416,7 @@ fn generic(line: &str) -> ParsedLine {
             p.format = "leveled";
             let rest = &line[c.get(0).map_or(0, |m| m.end())..];
             if let Some(m) = ISO_ANYWHERE.find(rest).filter(|m| m.start() < 8) {
-                p.ts = timestamp::parse(m.as_str(), TsLayout::Iso);
+                p.ts = timestamp::parse(m.as_str(), TsLayout::Iso, year_ref);
             }
             return p;
         }
@@ -427,7 +429,7 @@ fn generic(line: &str) -> ParsedLine {
     if let Some(m) = ISO_ANYWHERE.find(&line[..head_end]) {
         // The header stands even when its timestamp does not read
         // (`2024-13-45 …`): the line keeps its level and inherits a time.
-        p.ts = timestamp::parse(m.as_str(), TsLayout::Iso);
+        p.ts = timestamp::parse(m.as_str(), TsLayout::Iso, year_ref);
         p.format = "log4j";
         if let Some((lv, at)) = header_level(&line[m.end()..]) {
             p.level = Some(lv.to_string());
@@ -461,14 +463,14 @@ fn json_get<'a>(v: &'a serde_json::Value, dotted: &str) -> Option<&'a serde_json
     Some(cur)
 }
 
-fn parse_json(line: &str) -> Option<ParsedLine> {
+fn parse_json(line: &str, year_ref: Millis) -> Option<ParsedLine> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     if !v.is_object() {
         return None;
     }
     let first = |keys: &[&str]| keys.iter().find_map(|k| json_get(&v, k));
     let ts = first(JSON_TS).and_then(|t| match t {
-        serde_json::Value::String(s) => timestamp::parse(s, TsLayout::Any),
+        serde_json::Value::String(s) => timestamp::parse(s, TsLayout::Any, year_ref),
         serde_json::Value::Number(n) => n.as_f64().map(|f| {
             if f > 1e11 {
                 f as i64
@@ -521,7 +523,7 @@ mod tests {
     fn auto(line: &str) -> ParsedLine {
         LineParser::new(&FormatSpec::default())
             .unwrap()
-            .parse(line, &mut None)
+            .parse(line, &mut None, 0)
     }
 
     #[test]
@@ -655,16 +657,18 @@ mod tests {
             regex: r"^(?P<ts>\S+) \| (?P<level>\w+) \| (?P<msg>.*)$".into(),
             ts_format: None,
         };
-        let p = LineParser::new(&spec)
-            .unwrap()
-            .parse("2021-03-04T05:06:07Z | crit | boom", &mut None);
+        let p = LineParser::new(&spec).unwrap().parse(
+            "2021-03-04T05:06:07Z | crit | boom",
+            &mut None,
+            0,
+        );
         assert_eq!((p.class, p.message.as_str()), ("FATAL", "boom"));
         assert_eq!(p.ts, parse_rfc3339("2021-03-04T05:06:07Z"));
         let spec = FormatSpec::Regex {
             regex: r"^(?P<ts>\d+/\d+/\d+) code=(?P<status>\d+)".into(),
             ts_format: Some("%d/%m/%Y".into()),
         };
-        let p = LineParser::new(&spec).unwrap().parse("x", &mut None);
+        let p = LineParser::new(&spec).unwrap().parse("x", &mut None, 0);
         assert_eq!((p.format, p.class), ("unstructured", "UNKNOWN"));
     }
 

@@ -3,13 +3,14 @@
 //! dead-letter records and the new per-stream state. Plain synchronous code,
 //! no I/O, so it can be benchmarked and fuzzed alone.
 
-use crate::logparse::LineParser;
+use crate::logparse::{LineParser, ParsedLine};
 use crate::post;
 use crate::window::WindowParams;
 use farol_common::config::FormatSpec;
 use farol_common::metrics::metrics;
 use farol_common::model::{
-    AggKind, Batch, BucketKey, DeadLetter, Event, LogEvent, RawRecord, RecordKind, StreamState,
+    AggKind, Batch, BucketKey, DeadLetter, Event, LogEvent, Post, RawRecord, RecordKind,
+    StreamState,
 };
 use farol_common::time::Millis;
 use std::collections::HashMap;
@@ -18,12 +19,41 @@ use std::sync::Arc;
 /// Dead-letter payloads are capped at this many bytes.
 const DEAD_LETTER_RAW_MAX: usize = 64 * 1024;
 
+/// Leading lines without a timestamp wait for the first timestamped line of
+/// their stream at most this many lines (then they take the ingest time).
+pub const MAX_HELD_LINES: usize = 1_000;
+
 struct StreamCtx {
     state: StreamState,
     hint: Option<usize>,
+    /// Wall time of the last record (idleness); `now` at restore, so that a
+    /// restart does not take downtime for idleness.
     last_wall: Millis,
     dirty: bool,
-    idle_closed: bool,
+    /// Leading untimed lines waiting for the stream's first event time.
+    held: Vec<(RawRecord, Parsed)>,
+    /// Wall time the first held line arrived.
+    held_since: Millis,
+}
+
+impl StreamCtx {
+    fn new(state: StreamState, now: Millis) -> Self {
+        StreamCtx {
+            state,
+            hint: None,
+            last_wall: now,
+            dirty: false,
+            held: Vec::new(),
+            held_since: now,
+        }
+    }
+}
+
+/// A record read but not yet applied (its event time may still be unknown).
+enum Parsed {
+    Log { line: ParsedLine, lossy: bool },
+    Post(Post),
+    BadPost(String),
 }
 
 /// Parsers by source name, with `auto` for sources not listed.
@@ -71,20 +101,10 @@ impl Processor {
         parsers: Parsers,
         restored: &HashMap<String, StreamState>,
     ) -> Self {
+        let now = farol_common::time::now_ms();
         let streams = restored
             .iter()
-            .map(|(k, s)| {
-                (
-                    k.clone(),
-                    StreamCtx {
-                        state: s.clone(),
-                        hint: None,
-                        last_wall: farol_common::time::now_ms(),
-                        dirty: false,
-                        idle_closed: false,
-                    },
-                )
-            })
+            .map(|(k, s)| (k.clone(), StreamCtx::new(s.clone(), now)))
             .collect();
         Processor {
             params,
@@ -107,53 +127,218 @@ impl Processor {
         self.pending_bytes
     }
 
-    /// Processes one record; `now` is the wall clock (for idle detection and
-    /// as the event time of a stream's first untimed line).
+    /// Processes one record; `now` is the wall clock (for idleness, for
+    /// records from the future, and as the event time of a stream's first
+    /// untimed lines when no timestamped line follows them).
     pub fn handle(&mut self, rec: RawRecord, now: Millis) {
-        let params = &self.params;
-        let ctx = self.streams.entry(rec.stream.clone()).or_insert(StreamCtx {
-            state: StreamState {
-                source: rec.source.clone(),
-                ..StreamState::default()
-            },
-            hint: None,
-            last_wall: now,
-            dirty: false,
-            idle_closed: false,
+        let ctx = self.streams.entry(rec.stream.clone()).or_insert_with(|| {
+            StreamCtx::new(
+                StreamState {
+                    source: rec.source.clone(),
+                    ..StreamState::default()
+                },
+                now,
+            )
         });
-        if rec.end <= ctx.state.applied_end {
+        if rec.end <= ctx.state.applied_end || ctx.held.iter().any(|(h, _)| rec.end <= h.end) {
             metrics()
                 .replays_skipped
                 .with_label_values(&[&rec.source])
                 .inc();
             return;
         }
-        let m = metrics();
-        let (text, lossy) = match std::str::from_utf8(&rec.payload) {
-            Ok(s) => (std::borrow::Cow::Borrowed(s), false),
-            Err(_) => {
-                m.invalid_utf8.with_label_values(&[&rec.source]).inc();
-                (String::from_utf8_lossy(&rec.payload), true)
+        self.pending_records += 1;
+        self.pending_bytes += rec.payload.len();
+        ctx.last_wall = now;
+        let parsed = match rec.kind {
+            RecordKind::Log => {
+                let (text, lossy) = decode(&rec);
+                let year_ref = rec.file_mtime.unwrap_or(rec.ingest_ms);
+                let line = self
+                    .parsers
+                    .get(&rec.source)
+                    .parse(&text, &mut ctx.hint, year_ref);
+                Parsed::Log { line, lossy }
+            }
+            RecordKind::Post => {
+                let platform = rec.platform.as_deref().unwrap_or("jsonl");
+                match post::parse(&rec.source, platform, &decode(&rec).0) {
+                    Ok(p) => Parsed::Post(p),
+                    Err(e) => Parsed::BadPost(e.to_string()),
+                }
             }
         };
+        let own_ts = match &parsed {
+            Parsed::Log { line, .. } => line.ts,
+            Parsed::Post(p) => Some(p.created_at),
+            Parsed::BadPost(_) => None,
+        };
+        let mut out = Out {
+            params: &self.params,
+            pending: &mut self.pending,
+            counts: &mut self.counts,
+            now,
+        };
+        if own_ts.is_none() && ctx.state.last_ts.is_none() && rec.kind == RecordKind::Log {
+            // A leading line without a timestamp (a banner): it takes the
+            // time of the first timestamped line that follows it.
+            if ctx.held.is_empty() {
+                ctx.held_since = now;
+            }
+            ctx.held.push((rec, parsed));
+            if ctx.held.len() >= MAX_HELD_LINES {
+                out.release_held(ctx, None);
+            }
+            return;
+        }
+        if let Some(ts) = own_ts {
+            out.release_held(ctx, Some(ts));
+        }
+        out.apply(ctx, rec, parsed);
+    }
+
+    /// Lets the watermarks of idle streams follow the wall clock, releases
+    /// held leading lines that waited too long, and retires streams idle past
+    /// the retention.
+    pub fn tick(&mut self, now: Millis) {
+        let mut out = Out {
+            params: &self.params,
+            pending: &mut self.pending,
+            counts: &mut self.counts,
+            now,
+        };
+        let mut retired = Vec::new();
+        for (id, ctx) in self.streams.iter_mut() {
+            let idle_for = now.saturating_sub(ctx.last_wall);
+            if !ctx.held.is_empty() && now.saturating_sub(ctx.held_since) >= out.params.idle {
+                out.release_held(ctx, None);
+            }
+            if idle_for < out.params.idle {
+                continue;
+            }
+            let seen = ctx
+                .state
+                .wall_ms
+                .unwrap_or(ctx.last_wall)
+                .max(ctx.last_wall);
+            if ctx.held.is_empty() && !ctx.dirty && now.saturating_sub(seen) > out.params.retention
+            {
+                retired.push(id.clone());
+                continue;
+            }
+            if let Some(max_ts) = ctx.state.max_ts {
+                let before = ctx.state.watermark;
+                let wm = out
+                    .params
+                    .idle_watermark(before, max_ts, ctx.last_wall, now);
+                ctx.state.watermark = Some(wm);
+                // Windows only close at bucket boundaries: persist (and
+                // acknowledge) the moved watermark once per bucket.
+                if before.map(|b| out.params.bucket_of(b)) != Some(out.params.bucket_of(wm)) {
+                    ctx.dirty = true;
+                }
+            }
+        }
+        for id in retired {
+            self.streams.remove(&id);
+            self.pending.retired.push(id);
+        }
+    }
+
+    /// The input is finite and has ended (batch): held leading lines are
+    /// released and every stream's windows close, as for a replay gone idle.
+    pub fn end_of_input(&mut self) {
+        let mut out = Out {
+            params: &self.params,
+            pending: &mut self.pending,
+            counts: &mut self.counts,
+            now: farol_common::time::now_ms(),
+        };
+        for ctx in self.streams.values_mut() {
+            out.release_held(ctx, None);
+            if let Some(max_ts) = ctx.state.max_ts {
+                let end = out
+                    .params
+                    .bucket_of(max_ts)
+                    .saturating_add(out.params.longest());
+                let wm = ctx.state.watermark.map_or(end, |w| w.max(end));
+                if ctx.state.watermark != Some(wm) {
+                    ctx.state.watermark = Some(wm);
+                    ctx.dirty = true;
+                }
+            }
+        }
+    }
+
+    /// Takes everything produced since the last flush.
+    pub fn flush(&mut self) -> Batch {
+        let mut b = std::mem::take(&mut self.pending);
+        b.counts = self.counts.drain().collect();
+        for (id, ctx) in self.streams.iter_mut() {
+            if ctx.dirty {
+                b.streams.push((id.clone(), ctx.state.clone()));
+                ctx.dirty = false;
+            }
+        }
+        self.pending_records = 0;
+        self.pending_bytes = 0;
+        b
+    }
+}
+
+fn decode(rec: &RawRecord) -> (std::borrow::Cow<'_, str>, bool) {
+    match std::str::from_utf8(&rec.payload) {
+        Ok(s) => (std::borrow::Cow::Borrowed(s), false),
+        Err(_) => {
+            metrics()
+                .invalid_utf8
+                .with_label_values(&[&rec.source])
+                .inc();
+            (String::from_utf8_lossy(&rec.payload), true)
+        }
+    }
+}
+
+/// Where applied records go: the pending batch and its counters.
+struct Out<'a> {
+    params: &'a WindowParams,
+    pending: &'a mut Batch,
+    counts: &'a mut HashMap<BucketKey, u64>,
+    now: Millis,
+}
+
+impl Out<'_> {
+    /// Applies the held leading lines of `ctx` with the event time `ts`
+    /// (the first timestamped line's), or each with its ingest time.
+    fn release_held(&mut self, ctx: &mut StreamCtx, ts: Option<Millis>) {
+        for (rec, parsed) in std::mem::take(&mut ctx.held) {
+            if ctx.state.last_ts.is_none() {
+                ctx.state.last_ts = ts.or(Some(rec.ingest_ms));
+            }
+            self.apply(ctx, rec, parsed);
+        }
+    }
+
+    /// Counts one record, moves its stream's event time and watermark, and
+    /// queues its event and dead letters.
+    fn apply(&mut self, ctx: &mut StreamCtx, rec: RawRecord, parsed: Parsed) {
+        let m = metrics();
+        let inherited = ctx.state.last_ts.unwrap_or(rec.ingest_ms);
         let mut keys: Vec<(AggKind, String)> = Vec::new();
-        let event: Option<Event>;
-        let ts: Millis;
-        match rec.kind {
-            RecordKind::Log => {
-                let p = self.parsers.get(&rec.source).parse(&text, &mut ctx.hint);
-                let from_line = p.ts.is_some();
+        let (event, ts) = match parsed {
+            Parsed::Log { line, lossy } => {
+                let from_line = line.ts.is_some();
                 if !from_line {
                     m.untimed_lines.with_label_values(&[&rec.source]).inc();
                 }
-                ts = p.ts.or(ctx.state.last_ts).unwrap_or(rec.ingest_ms);
-                keys.push((AggKind::LogClass, p.class.to_string()));
-                let mut fields = p.fields;
-                fields.insert("format".into(), p.format.to_string());
+                let ts = line.ts.unwrap_or(inherited);
+                keys.push((AggKind::LogClass, line.class.to_string()));
+                let mut fields = line.fields;
+                fields.insert("format".into(), line.format.to_string());
                 if lossy {
                     fields.insert("invalid_utf8".into(), "true".into());
                 }
-                event = Some(Event::Log(LogEvent {
+                let e = Event::Log(LogEvent {
                     id: format!("log:{}:{}", rec.stream, rec.offset),
                     source: rec.source.clone(),
                     file: rec.file.clone().unwrap_or_default(),
@@ -161,54 +346,54 @@ impl Processor {
                     offset: rec.offset,
                     ts,
                     ts_from_line: from_line,
-                    class: p.class.to_string(),
-                    level: p.level,
-                    message: p.message,
+                    class: line.class.to_string(),
+                    level: line.level,
+                    message: line.message,
                     fields,
                     truncated: rec.truncated,
-                }));
+                });
+                (Some(e), ts)
             }
-            RecordKind::Post => {
-                let platform = rec.platform.as_deref().unwrap_or("jsonl");
-                match post::parse(&rec.source, platform, &text) {
-                    Ok(p) => {
-                        ts = p.created_at;
-                        for h in &p.hashtags {
-                            keys.push((AggKind::Hashtag, h.clone()));
-                        }
-                        event = Some(Event::Post(p));
-                    }
-                    Err(e) => {
-                        ts = ctx.state.last_ts.unwrap_or(rec.ingest_ms);
-                        dead_letter(
-                            &mut self.pending,
-                            &rec,
-                            "malformed_post",
-                            e.to_string(),
-                            ts,
-                            &text,
-                        );
-                        event = None;
-                    }
+            Parsed::Post(p) => {
+                for h in &p.hashtags {
+                    keys.push((AggKind::Hashtag, h.clone()));
                 }
+                let ts = p.created_at;
+                (Some(Event::Post(p)), ts)
             }
-        }
+            Parsed::BadPost(why) => {
+                dead_letter(self.pending, &rec, "malformed_post", why, inherited);
+                (None, inherited)
+            }
+        };
         if event.is_some() {
-            if params.is_late(ts, ctx.state.watermark) {
-                m.late_records.with_label_values(&[&rec.source]).inc();
+            let params = self.params;
+            if params.is_future(ts, self.now) {
+                m.future_records.with_label_values(&[&rec.source]).inc();
                 let detail = format!(
-                    "event time {} is behind the watermark {}",
+                    "event time {} is more than {} s ahead of the wall clock {}",
                     farol_common::time::rfc3339(ts),
-                    ctx.state
-                        .watermark
-                        .map(farol_common::time::rfc3339)
-                        .unwrap_or_default()
+                    params.max_future / 1000,
+                    farol_common::time::rfc3339(self.now)
                 );
-                dead_letter(&mut self.pending, &rec, "late", detail, ts, &text);
+                dead_letter(self.pending, &rec, "future", detail, ts);
+            } else {
+                if params.is_late(ts, ctx.state.watermark) {
+                    m.late_records.with_label_values(&[&rec.source]).inc();
+                    let detail = format!(
+                        "event time {} is behind the watermark {}",
+                        farol_common::time::rfc3339(ts),
+                        ctx.state
+                            .watermark
+                            .map(farol_common::time::rfc3339)
+                            .unwrap_or_default()
+                    );
+                    dead_letter(self.pending, &rec, "late", detail, ts);
+                }
+                let max_ts = ctx.state.max_ts.map_or(ts, |x| x.max(ts));
+                ctx.state.max_ts = Some(max_ts);
+                ctx.state.watermark = Some(params.advance(ctx.state.watermark, max_ts));
             }
-            let max_ts = ctx.state.max_ts.map_or(ts, |x| x.max(ts));
-            ctx.state.max_ts = Some(max_ts);
-            ctx.state.watermark = Some(params.advance(ctx.state.watermark, max_ts));
             let bucket_start = params.bucket_of(ts);
             for (kind, key) in keys {
                 *self
@@ -231,60 +416,21 @@ impl Processor {
             .inc();
         ctx.state.last_ts = Some(ts);
         ctx.state.applied_end = rec.end;
-        ctx.state.line_no = rec.line_no;
-        ctx.last_wall = now;
+        ctx.state.line_no = rec.line_no.saturating_add(rec.line_span);
+        ctx.state.wall_ms = Some(self.now);
         ctx.dirty = true;
-        ctx.idle_closed = false;
         if let Some(e) = event {
             self.pending.events.push(e);
         }
-        self.pending_records += 1;
-        self.pending_bytes += rec.payload.len();
-    }
-
-    /// Closes the windows of streams idle past the timeout.
-    pub fn tick(&mut self, now: Millis) {
-        for ctx in self.streams.values_mut() {
-            if ctx.idle_closed || now - ctx.last_wall < self.params.idle {
-                continue;
-            }
-            if let Some(max_ts) = ctx.state.max_ts {
-                ctx.state.watermark = Some(self.params.idle_watermark(ctx.state.watermark, max_ts));
-                ctx.dirty = true;
-            }
-            ctx.idle_closed = true;
-        }
-    }
-
-    /// Takes everything produced since the last flush.
-    pub fn flush(&mut self) -> Batch {
-        let mut b = std::mem::take(&mut self.pending);
-        b.counts = self.counts.drain().collect();
-        for (id, ctx) in self.streams.iter_mut() {
-            if ctx.dirty {
-                b.streams.push((id.clone(), ctx.state.clone()));
-                ctx.dirty = false;
-            }
-        }
-        self.pending_records = 0;
-        self.pending_bytes = 0;
-        b
     }
 }
 
-fn dead_letter(
-    out: &mut Batch,
-    rec: &RawRecord,
-    reason: &str,
-    detail: String,
-    ts: Millis,
-    text: &str,
-) {
+fn dead_letter(out: &mut Batch, rec: &RawRecord, reason: &str, detail: String, ts: Millis) {
     metrics()
         .dead_letters
         .with_label_values(&[&rec.source, reason])
         .inc();
-    let mut raw = text.to_string();
+    let mut raw = String::from_utf8_lossy(&rec.payload).into_owned();
     if raw.len() > DEAD_LETTER_RAW_MAX {
         let mut cut = DEAD_LETTER_RAW_MAX;
         while !raw.is_char_boundary(cut) {
@@ -307,6 +453,9 @@ mod tests {
     use super::*;
     use farol_common::config::WindowsConfig;
 
+    /// A wall clock after every event time the tests use.
+    const NOW: Millis = 1_800_000_000_000;
+
     fn rec(kind: RecordKind, end: u64, payload: &[u8]) -> RawRecord {
         RawRecord {
             source: "s".into(),
@@ -315,11 +464,13 @@ mod tests {
             platform: None,
             file: Some("f".into()),
             line_no: end,
+            line_span: 0,
             offset: end * 100,
             end: end * 100 + 99,
             payload: payload.to_vec(),
             truncated: false,
             ingest_ms: 5_000_000,
+            file_mtime: None,
         }
     }
 
@@ -342,12 +493,12 @@ mod tests {
     #[test]
     fn untimed_lines_inherit_and_late_lines_still_count() {
         let mut p = proc(&HashMap::new());
-        p.handle(rec(RecordKind::Log, 1, b"2020-01-01 00:10:00 ERROR a"), 0);
-        p.handle(rec(RecordKind::Log, 2, b"   at stack.frame(x)"), 0);
-        p.handle(rec(RecordKind::Log, 3, b"\xff\xfe bad utf8"), 0);
+        p.handle(rec(RecordKind::Log, 1, b"2020-01-01 00:10:00 ERROR a"), NOW);
+        p.handle(rec(RecordKind::Log, 2, b"   at stack.frame(x)"), NOW);
+        p.handle(rec(RecordKind::Log, 3, b"\xff\xfe bad utf8"), NOW);
         p.handle(
             rec(RecordKind::Log, 4, b"2020-01-01 00:00:00 WARN way back"),
-            0,
+            NOW,
         );
         let b = p.flush();
         assert_eq!(count(&b, "ERROR"), 1);
@@ -376,7 +527,7 @@ mod tests {
         );
         let mut p = proc(&restored);
         for i in 1..=4 {
-            p.handle(rec(RecordKind::Log, i, b"2020-01-01 00:10:00 INFO x"), 0);
+            p.handle(rec(RecordKind::Log, i, b"2020-01-01 00:10:00 INFO x"), NOW);
         }
         assert_eq!(count(&p.flush(), "INFO"), 2, "records 3 and 4 only");
     }
@@ -390,22 +541,144 @@ mod tests {
                 1,
                 br##"{"id":"1","created_at":"2024-01-01T00:00:00Z","text":"#A #a #b"}"##,
             ),
-            0,
+            NOW,
         );
-        p.handle(rec(RecordKind::Post, 2, b"{broken"), 0);
+        p.handle(rec(RecordKind::Post, 2, b"{broken"), NOW);
         let b = p.flush();
         assert_eq!((count(&b, "a"), count(&b, "b")), (1, 1));
         assert_eq!(b.dead_letters[0].reason, "malformed_post");
         assert_eq!(b.events.len(), 1);
     }
 
+    fn live(end: u64, ts: Millis, level: &str) -> RawRecord {
+        let line = format!("{} {level} live line", farol_common::time::rfc3339(ts));
+        rec(RecordKind::Log, end, line.as_bytes())
+    }
+
     #[test]
-    fn idle_streams_close_their_windows() {
+    fn a_live_stream_that_pauses_loses_nothing_to_lateness() {
         let mut p = proc(&HashMap::new());
-        p.handle(rec(RecordKind::Log, 1, b"2020-01-01 00:10:00 INFO x"), 0);
+        let t0: Millis = 1_800_000_000_000;
+        // One line a second for 20 s, stamped with the wall clock.
+        for i in 0..20 {
+            p.handle(
+                live(i + 1, t0 + i as Millis * 1000, "INFO"),
+                t0 + i as Millis * 1000,
+            );
+        }
+        // A 15 s pause, ticking every 200 ms, then the writer goes on.
+        let mut now = t0 + 19_000;
+        while now < t0 + 34_000 {
+            now += 200;
+            p.tick(now);
+        }
+        let wm = p.flush().streams[0].1.watermark.unwrap();
+        assert!(wm <= now - 30_000, "extrapolated, minus lateness: {wm}");
+        assert!(
+            wm >= t0 + 19_000 + 14_000 - 30_000,
+            "followed the clock: {wm}"
+        );
+        for i in 0..5 {
+            p.handle(
+                live(100 + i, now + i as Millis * 1000, "WARN"),
+                now + i as Millis * 1000,
+            );
+        }
+        let b = p.flush();
+        assert!(b.dead_letters.is_empty(), "{:?}", b.dead_letters);
+        assert_eq!(count(&b, "WARN"), 5);
+    }
+
+    #[test]
+    fn an_archive_gone_idle_closes_all_its_windows() {
+        let mut p = proc(&HashMap::new());
+        p.handle(rec(RecordKind::Log, 1, b"2020-01-01 00:10:00 INFO x"), NOW);
         let before = p.flush().streams[0].1.watermark.unwrap();
-        p.tick(20_000);
+        let wall = 1_800_000_000_000;
+        p.handle(rec(RecordKind::Log, 2, b"2020-01-01 00:10:05 INFO x"), wall);
+        p.tick(wall + 20_000);
         let after = p.flush().streams[0].1.watermark.unwrap();
-        assert!(after > before + 3_000_000);
+        assert!(after >= before + 3_600_000);
+    }
+
+    #[test]
+    fn a_line_from_the_future_moves_no_watermark_but_is_counted() {
+        let mut p = proc(&HashMap::new());
+        let now: Millis = 1_800_000_000_000;
+        p.handle(live(1, now, "INFO"), now);
+        p.handle(live(2, now + 86_400_000, "ERROR"), now);
+        let b = p.flush();
+        assert_eq!(b.streams[0].1.watermark, Some(now - 30_000));
+        assert_eq!(b.streams[0].1.max_ts, Some(now));
+        assert_eq!(count(&b, "ERROR"), 1, "range totals still include it");
+        assert_eq!(b.dead_letters.len(), 1);
+        assert_eq!(b.dead_letters[0].reason, "future");
+    }
+
+    #[test]
+    fn leading_untimed_lines_take_the_time_of_the_first_timestamped_one() {
+        let mut p = proc(&HashMap::new());
+        p.handle(rec(RecordKind::Log, 1, b"--------- beginning of main"), NOW);
+        p.handle(rec(RecordKind::Log, 2, b"==> Starting agent..."), NOW);
+        assert!(p.flush().events.is_empty(), "held until a time is known");
+        p.handle(rec(RecordKind::Log, 3, b"2020-01-01 00:10:00 INFO up"), NOW);
+        let b = p.flush();
+        let ts: Vec<Millis> = b.events.iter().map(Event::ts).collect();
+        let want = farol_common::time::parse_rfc3339("2020-01-01T00:10:00Z").unwrap();
+        assert_eq!(ts, vec![want; 3]);
+        assert_eq!(b.streams[0].1.applied_end, 399);
+    }
+
+    #[test]
+    fn held_lines_fall_back_to_ingest_time_after_the_timeout() {
+        let mut p = proc(&HashMap::new());
+        p.handle(rec(RecordKind::Log, 1, b"banner"), 0);
+        p.tick(5_000);
+        assert!(p.flush().events.is_empty());
+        p.tick(10_000);
+        let b = p.flush();
+        assert_eq!(b.events.len(), 1);
+        assert_eq!(b.events[0].ts(), 5_000_000, "the ingest time");
+    }
+
+    #[test]
+    fn year_less_lines_are_dated_from_the_file_not_the_clock() {
+        let mtime = farol_common::time::parse_rfc3339("2025-01-01T00:05:00Z").unwrap();
+        let run = |now: Millis| {
+            let mut p = proc(&HashMap::new());
+            for (i, line) in ["Dec 31 23:59:58 gw app: a", "Jan  1 00:00:03 gw app: b"]
+                .iter()
+                .enumerate()
+            {
+                let mut r = rec(RecordKind::Log, i as u64 + 1, line.as_bytes());
+                r.file_mtime = Some(mtime);
+                p.handle(r, now);
+            }
+            p.end_of_input();
+            let mut b = p.flush();
+            b.counts.sort();
+            b.counts
+        };
+        let year = 366 * 86_400_000;
+        let today = run(NOW);
+        assert_eq!(today, run(NOW + year), "the clock moved by a year");
+        let starts: Vec<String> = today
+            .iter()
+            .map(|(k, _)| farol_common::time::rfc3339(k.bucket_start))
+            .collect();
+        assert_eq!(starts, ["2024-12-31T23:59:50Z", "2025-01-01T00:00:00Z"]);
+    }
+
+    #[test]
+    fn streams_idle_past_the_retention_are_forgotten() {
+        let mut p = proc(&HashMap::new());
+        p.handle(rec(RecordKind::Log, 1, b"2020-01-01 00:10:00 INFO x"), NOW);
+        p.flush();
+        p.tick(NOW + 8 * 24 * 3_600_000);
+        let b = p.flush();
+        assert_eq!(b.retired, vec!["s:1".to_string()]);
+        // Its records are new to a processor that forgot it.
+        p.handle(rec(RecordKind::Log, 1, b"2020-01-01 00:10:00 INFO x"), NOW);
+        assert_eq!(count(&p.flush(), "INFO"), 1);
     }
 }

@@ -1,7 +1,12 @@
 //! Timestamp readers for the layouts log formats use. Every reader returns
 //! epoch milliseconds in UTC; layouts without a year take the year that puts
-//! the time closest before "now" (as syslog readers conventionally do), and
+//! the time closest before a *reference* time (at most a day after it), and
 //! layouts without a zone are read as UTC.
+//!
+//! The reference is the modification time of the file the line was read from
+//! (a file's lines were all written before its mtime), never the time Farol
+//! runs: re-processing the same file a year later dates it the same, and a
+//! file crossing 31 Dec → 1 Jan rolls its year over line by line.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use farol_common::time::Millis;
@@ -36,7 +41,7 @@ pub enum TsLayout {
 }
 
 /// Reads `s` in `layout`.
-pub fn parse(s: &str, layout: TsLayout) -> Option<Millis> {
+pub fn parse(s: &str, layout: TsLayout, year_ref: Millis) -> Option<Millis> {
     let s = s.trim();
     match layout {
         TsLayout::Iso => iso(s),
@@ -49,13 +54,13 @@ pub fn parse(s: &str, layout: TsLayout) -> Option<Millis> {
         }
         TsLayout::Syslog => {
             let norm = s.split_whitespace().collect::<Vec<_>>().join(" ");
-            without_year(&norm, "%b %d %H:%M:%S%.f")
+            without_year(&norm, "%b %d %H:%M:%S%.f", year_ref)
         }
         TsLayout::YyMmDdSlash => naive(s, "%y/%m/%d %H:%M:%S%.f"),
         TsLayout::YyMmDdCompact => naive(s, "%y%m%d %H%M%S"),
         TsLayout::HealthApp => health_app(s),
-        TsLayout::MonthDotDay => without_year(s, "%m.%d %H:%M:%S"),
-        TsLayout::Logcat => without_year(s, "%m-%d %H:%M:%S%.f"),
+        TsLayout::MonthDotDay => without_year(s, "%m.%d %H:%M:%S", year_ref),
+        TsLayout::Logcat => without_year(s, "%m-%d %H:%M:%S%.f", year_ref),
         TsLayout::Epoch => epoch(s),
         TsLayout::Bgl => naive(s, "%Y-%m-%d-%H.%M.%S%.f"),
         TsLayout::Any => [
@@ -70,17 +75,17 @@ pub fn parse(s: &str, layout: TsLayout) -> Option<Millis> {
             TsLayout::Epoch,
         ]
         .into_iter()
-        .find_map(|l| parse(s, l)),
+        .find_map(|l| parse(s, l, year_ref)),
     }
 }
 
 /// Reads `s` with a chrono format string (zone optional).
-pub fn parse_with(s: &str, fmt: &str) -> Option<Millis> {
+pub fn parse_with(s: &str, fmt: &str, year_ref: Millis) -> Option<Millis> {
     DateTime::parse_from_str(s.trim(), fmt)
         .ok()
         .map(|t| t.timestamp_millis())
         .or_else(|| naive(s.trim(), fmt))
-        .or_else(|| without_year(s.trim(), fmt))
+        .or_else(|| without_year(s.trim(), fmt, year_ref))
 }
 
 fn naive(s: &str, fmt: &str) -> Option<Millis> {
@@ -130,17 +135,23 @@ fn epoch(s: &str) -> Option<Millis> {
     }
 }
 
-/// Reads a layout without a year: the year is the one that puts the time
-/// at most a day after now (so December lines read in January land last year).
-fn without_year(s: &str, fmt: &str) -> Option<Millis> {
-    let now = Utc::now();
-    for year in [now.year(), now.year() - 1] {
-        let with_year = format!("{year} {s}");
-        if let Ok(t) = NaiveDateTime::parse_from_str(&with_year, &format!("%Y {fmt}")) {
-            let ms = Utc.from_utc_datetime(&t).timestamp_millis();
-            if ms <= now.timestamp_millis() + 86_400_000 {
-                return Some(ms);
-            }
+/// Reads a layout without a year: the year is the latest one (at most eight
+/// back, so that 29 Feb finds a leap year) that puts the time at most a day
+/// after `year_ref`. December lines of a file last written in January land in
+/// the year before; its January lines in the reference's year.
+fn without_year(s: &str, fmt: &str, year_ref: Millis) -> Option<Millis> {
+    let reference = Utc.timestamp_millis_opt(year_ref).single()?;
+    let with_fmt = format!("%Y {fmt}");
+    for back in 0..=8 {
+        let year = reference.year().checked_sub(back)?;
+        // A failure here is either not this layout or 29 Feb of a common
+        // year: the next years back tell which.
+        let Ok(t) = NaiveDateTime::parse_from_str(&format!("{year} {s}"), &with_fmt) else {
+            continue;
+        };
+        let ms = Utc.from_utc_datetime(&t).timestamp_millis();
+        if ms <= year_ref.saturating_add(86_400_000) {
+            return Some(ms);
         }
     }
     None
@@ -216,28 +227,60 @@ mod tests {
             ),
         ];
         for (s, l, want) in cases {
-            assert_eq!(parse(s, l), Some(at(want)), "{s}");
+            assert_eq!(parse(s, l, 0), Some(at(want)), "{s}");
         }
     }
 
     #[test]
-    fn yearless_layouts_land_in_the_past_year() {
-        let now = farol_common::time::now_ms();
-        for (s, l) in [
-            ("Jun 14 15:16:01", TsLayout::Syslog),
-            ("Jul  1 09:00:55", TsLayout::Syslog),
-            ("10.30 16:49:06", TsLayout::MonthDotDay),
-            ("03-17 16:13:38.811", TsLayout::Logcat),
+    fn yearless_layouts_land_in_the_year_before_the_reference() {
+        let reference = at("2024-03-01T12:00:00Z");
+        for (s, l, want) in [
+            ("Jun 14 15:16:01", TsLayout::Syslog, "2023-06-14T15:16:01Z"),
+            ("Jul  1 09:00:55", TsLayout::Syslog, "2023-07-01T09:00:55Z"),
+            ("Feb 29 10:00:00", TsLayout::Syslog, "2024-02-29T10:00:00Z"),
+            ("Mar  2 11:00:00", TsLayout::Syslog, "2024-03-02T11:00:00Z"),
+            (
+                "10.30 16:49:06",
+                TsLayout::MonthDotDay,
+                "2023-10-30T16:49:06Z",
+            ),
+            (
+                "03-17 16:13:38.811",
+                TsLayout::Logcat,
+                "2023-03-17T16:13:38.811Z",
+            ),
         ] {
-            let t = parse(s, l).unwrap_or_else(|| panic!("{s}"));
-            assert!(t <= now + 86_400_000 && t > now - 367 * 86_400_000, "{s}");
+            assert_eq!(parse(s, l, reference), Some(at(want)), "{s}");
         }
+    }
+
+    #[test]
+    fn a_file_crossing_new_year_rolls_over_and_leap_days_find_their_year() {
+        let written = at("2025-01-01T00:00:30Z");
+        assert_eq!(
+            parse("Dec 31 23:59:59", TsLayout::Syslog, written),
+            Some(at("2024-12-31T23:59:59Z"))
+        );
+        assert_eq!(
+            parse("Jan  1 00:00:01", TsLayout::Syslog, written),
+            Some(at("2025-01-01T00:00:01Z"))
+        );
+        // 2025 is no leap year: 29 Feb goes back to 2024.
+        assert_eq!(
+            parse(
+                "Feb 29 08:00:00",
+                TsLayout::Syslog,
+                at("2025-06-01T00:00:00Z")
+            ),
+            Some(at("2024-02-29T08:00:00Z"))
+        );
+        assert_eq!(parse("Feb 30 08:00:00", TsLayout::Syslog, written), None);
     }
 
     #[test]
     fn garbage_is_none() {
-        assert_eq!(parse("not a time", TsLayout::Any), None);
-        assert_eq!(parse("123", TsLayout::Epoch), None);
+        assert_eq!(parse("not a time", TsLayout::Any, 0), None);
+        assert_eq!(parse("123", TsLayout::Epoch, 0), None);
     }
 
     #[test]

@@ -1,7 +1,31 @@
 //! Event-time bookkeeping of one stream: its highest event time, its
 //! watermark (highest time minus the allowed lateness, never moving back),
-//! and the idle rule that closes a quiet stream's windows. Counting itself
-//! happens in 10 s base buckets; windows are sums of buckets (BRIEF §6).
+//! and the idle rule that lets a quiet stream's windows close as wall time
+//! passes. Counting itself happens in 10 s base buckets; windows are sums of
+//! buckets (BRIEF §6).
+//!
+//! # The idle rule
+//! A stream that has had no record for `idle_timeout` of wall time has its
+//! event time *extrapolated* by the wall time elapsed since its last record:
+//! `watermark = max_ts + (now − last_record_wall) − lateness`, and never more.
+//! A record that then arrives in order (stamped with the writer's clock) is at
+//! or after `max_ts + elapsed`, so it is never late, while the windows of a
+//! quiet source still close as time passes. This is Flink's
+//! `WatermarkStrategy::withIdleness` made precise: Flink marks an idle split
+//! idle so that it stops holding back the combined watermark, but its own
+//! watermark stays put; here each source has its own watermark (sources never
+//! hold each other back), so instead of excluding the idle stream its event
+//! time advances with the wall clock. The lateness plays the role of Kafka
+//! Streams' grace period: records up to `lateness` behind the newest one are
+//! still counted in open windows.
+//!
+//! A stream whose newest event was already further behind the wall clock than
+//! the longest window when it went quiet is replaying history (an archive, a
+//! backfill): going idle closes all its windows at once, so a finished
+//! archive shows its last windows.
+//!
+//! Records more than `max_future` ahead of the wall clock move no watermark
+//! (they are counted in their bucket and dead-lettered as `future`).
 
 use farol_common::config::WindowsConfig;
 use farol_common::time::{align_down, Millis, Window};
@@ -15,24 +39,34 @@ pub struct WindowParams {
     pub lateness: Millis,
     /// Idle timeout (wall clock).
     pub idle: Millis,
+    /// How far ahead of the wall clock a record may be and still move a watermark.
+    pub max_future: Millis,
+    /// Wall time after which an idle stream's state is forgotten.
+    pub retention: Millis,
     /// Sliding windows.
     pub windows: Vec<Window>,
+}
+
+fn ms(d: std::time::Duration) -> Millis {
+    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX / 4)
 }
 
 impl WindowParams {
     /// From the validated config.
     pub fn from_config(c: &WindowsConfig) -> Self {
         WindowParams {
-            bucket: c.bucket.as_millis() as Millis,
-            lateness: c.lateness.as_millis() as Millis,
-            idle: c.idle_timeout.as_millis() as Millis,
+            bucket: ms(c.bucket).max(1),
+            lateness: ms(c.lateness),
+            idle: ms(c.idle_timeout),
+            max_future: ms(c.max_future),
+            retention: ms(c.stream_retention),
             windows: c
                 .sliding
                 .iter()
                 .map(|w| Window {
                     name: w.name.clone(),
-                    size: w.size.as_millis() as Millis,
-                    slide: w.slide.as_millis() as Millis,
+                    size: ms(w.size),
+                    slide: ms(w.slide),
                 })
                 .collect(),
         }
@@ -43,29 +77,53 @@ impl WindowParams {
         align_down(ts, self.bucket)
     }
 
+    /// Length of the longest window (at least one bucket).
+    pub fn longest(&self) -> Millis {
+        self.windows
+            .iter()
+            .map(|w| w.size)
+            .max()
+            .unwrap_or(self.bucket)
+            .max(self.bucket)
+    }
+
     /// True when a record at `ts` belongs only to windows the watermark has
     /// already closed: the earliest-ending window containing it ends at its
     /// bucket's end.
     pub fn is_late(&self, ts: Millis, watermark: Option<Millis>) -> bool {
-        watermark.is_some_and(|wm| self.bucket_of(ts) + self.bucket <= wm)
+        watermark.is_some_and(|wm| self.bucket_of(ts).saturating_add(self.bucket) <= wm)
+    }
+
+    /// True when `ts` is too far ahead of the wall clock `now` to be trusted
+    /// with a watermark.
+    pub fn is_future(&self, ts: Millis, now: Millis) -> bool {
+        ts > now.saturating_add(self.max_future)
     }
 
     /// Watermark after seeing `max_ts`, never below `current`.
     pub fn advance(&self, current: Option<Millis>, max_ts: Millis) -> Millis {
-        let wm = max_ts - self.lateness;
+        let wm = max_ts.saturating_sub(self.lateness);
         current.map_or(wm, |c| c.max(wm))
     }
 
-    /// Watermark of a stream idle past the timeout: beyond its highest event
-    /// time by the longest window, so every window holding its data closes.
-    pub fn idle_watermark(&self, current: Option<Millis>, max_ts: Millis) -> Millis {
-        let longest = self
-            .windows
-            .iter()
-            .map(|w| w.size)
-            .max()
-            .unwrap_or(self.bucket);
-        let wm = align_down(max_ts, self.bucket) + longest;
+    /// Watermark of a stream idle past the timeout (see the module docs):
+    /// its newest event time `max_ts`, read at wall time `last_wall`,
+    /// extrapolated to the wall time `now`; or, for a stream that was
+    /// replaying history, past its newest event by the longest window.
+    pub fn idle_watermark(
+        &self,
+        current: Option<Millis>,
+        max_ts: Millis,
+        last_wall: Millis,
+        now: Millis,
+    ) -> Millis {
+        let wm = if last_wall.saturating_sub(max_ts) > self.longest() {
+            align_down(max_ts, self.bucket).saturating_add(self.longest())
+        } else {
+            max_ts
+                .saturating_add(now.saturating_sub(last_wall).max(0))
+                .saturating_sub(self.lateness)
+        };
         current.map_or(wm, |c| c.max(wm))
     }
 }
@@ -92,6 +150,30 @@ mod tests {
     fn watermark_never_moves_back() {
         let p = params();
         assert_eq!(p.advance(Some(90_000), 100_000), 90_000);
-        assert_eq!(p.idle_watermark(None, 105_000), 100_000 + 3_600_000);
+    }
+
+    #[test]
+    fn an_idle_live_stream_follows_the_wall_clock_and_no_further() {
+        let p = params();
+        let t = 1_700_000_000_000; // newest event, read at wall time t + 2 s
+        let wm = p.idle_watermark(None, t, t + 2_000, t + 2_000 + 15_000);
+        assert_eq!(wm, t + 15_000 - 30_000);
+        // The writer's next line, stamped with its clock, is not late.
+        assert!(!p.is_late(t + 15_000, Some(wm)));
+    }
+
+    #[test]
+    fn an_idle_replay_closes_every_window() {
+        let p = params();
+        let old = 1_100_000_000_000;
+        let wm = p.idle_watermark(None, old + 5_000, 1_700_000_000_000, 1_700_000_020_000);
+        assert_eq!(wm, old + 3_600_000);
+    }
+
+    #[test]
+    fn future_is_relative_to_the_wall_clock() {
+        let p = params();
+        assert!(!p.is_future(1_000 + 300_000, 1_000));
+        assert!(p.is_future(1_000 + 300_001, 1_000));
     }
 }

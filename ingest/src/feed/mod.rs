@@ -20,7 +20,6 @@ use farol_common::metrics::metrics;
 use farol_common::model::{Position, RawRecord, RecordKind};
 use farol_common::time::now_ms;
 use http::{FeedError, Page};
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +29,32 @@ use tokio::sync::{mpsc, watch};
 pub const MAX_PAGES_PER_POLL: usize = 20;
 /// Failed polls in a row after which a feed that did connect is reported down.
 pub const FAILED_POLLS_DOWN: u32 = 3;
+
+/// Posts of an unfinished paging chain held at most; beyond it the newest
+/// are let go (the next chain, starting above what was published, fetches
+/// them again).
+pub const MAX_CHAIN_POSTS: usize = 10_000;
+
+/// The pages fetched so far of one paging chain (all the pages newer than
+/// the cursor). X recent search pages run newest to oldest, so nothing of a
+/// chain is published before its last page: publishing part of it and
+/// moving the cursor would skip the older posts never fetched. A chain cut
+/// by an error or the page cap is resumed by the next poll from its paging
+/// token; a token the API refuses starts the chain again from the cursor.
+#[derive(Default)]
+struct Chain {
+    posts: std::collections::BTreeMap<u64, Vec<u8>>,
+    next: Option<String>,
+}
+
+impl Chain {
+    fn add(&mut self, id: u64, raw: Vec<u8>) {
+        self.posts.insert(id, raw);
+        if self.posts.len() > MAX_CHAIN_POSTS {
+            self.posts.pop_last();
+        }
+    }
+}
 
 /// One platform's way of fetching the pages newer than a cursor.
 #[async_trait::async_trait]
@@ -150,14 +175,13 @@ impl FeedSource {
                 }
             })
         };
-        let mut seen: HashSet<u64> = HashSet::new();
+        let mut chain = Chain::default();
         'polls: loop {
-            let mut next: Option<String> = None;
-            let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
             let mut wait = self.interval;
+            let mut complete = false;
             for _ in 0..MAX_PAGES_PER_POLL {
                 let fetched = tokio::select! {
-                    r = self.fetcher.page(cursor, next.as_deref()) => r,
+                    r = self.fetcher.page(cursor, chain.next.as_deref()) => r,
                     _ = shutdown.changed() => break 'polls,
                 };
                 match fetched {
@@ -176,13 +200,16 @@ impl FeedSource {
                             wait = wait.max(w);
                         }
                         for (id, raw) in page.posts {
-                            if cursor.is_none_or(|c| id > c) && seen.insert(id) {
-                                batch.push((id, raw));
+                            if cursor.is_none_or(|c| id > c) {
+                                chain.add(id, raw);
                             }
                         }
                         match page.next {
-                            Some(n) => next = Some(n),
-                            None => break,
+                            Some(n) => chain.next = Some(n),
+                            None => {
+                                complete = true;
+                                break;
+                            }
                         }
                     }
                     Err(e) => {
@@ -214,12 +241,24 @@ impl FeedSource {
                         {
                             health.down(&component, e.to_string());
                         }
+                        if matches!(e, FeedError::Status(_)) && chain.next.is_some() {
+                            // The paging token was refused: start over from
+                            // the cursor (nothing of the chain was published).
+                            chain = Chain::default();
+                        }
                         break;
                     }
                 }
             }
+            if !complete {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => break,
+                }
+                continue;
+            }
+            let batch = std::mem::take(&mut chain).posts;
             // Oldest first, so event-time windows see the feed in order.
-            batch.sort_by_key(|(id, _)| *id);
             for (id, raw) in batch {
                 seq += 1;
                 let rec = RawRecord {
@@ -229,11 +268,13 @@ impl FeedSource {
                     platform: Some(self.platform.to_string()),
                     file: None,
                     line_no: seq,
+                    line_span: 0,
                     offset: id,
                     end: id,
                     payload: raw,
                     truncated: false,
                     ingest_ms: now_ms(),
+                    file_mtime: None,
                 };
                 tokio::select! {
                     r = publish_paced(producer.as_ref(), rec) => if r.is_err() { break 'polls },
@@ -244,10 +285,6 @@ impl FeedSource {
                     .with_label_values(&[&self.name])
                     .inc();
                 cursor = Some(id);
-            }
-            if seen.len() > 100_000 {
-                // Ids at or below the cursor are filtered anyway.
-                seen.retain(|id| cursor.is_none_or(|c| *id > c));
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

@@ -31,6 +31,8 @@ pub enum Fault {
     Unauthorized,
     /// A 200 with an `errors` array besides the data (X only).
     ErrorInBody,
+    /// Served normally (so that a later fault hits a later request).
+    Pass,
     /// A page whose `Link` header points at this origin instead of the
     /// server's own (Mastodon only).
     LinkTo(String),
@@ -209,7 +211,7 @@ fn fault_response(f: &Fault, api: Api) -> Option<Response> {
             )
                 .into_response(),
         ),
-        Fault::Truncated | Fault::ErrorInBody | Fault::LinkTo(_) => None,
+        Fault::Truncated | Fault::ErrorInBody | Fault::Pass | Fault::LinkTo(_) => None,
     }
 }
 
