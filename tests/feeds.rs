@@ -156,17 +156,38 @@ fn simple_hashtags(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn x_recent_search_pages_and_errors_in_body() {
-    let Some(shared) = shared_data() else { return };
-    let tweets = load(
-        &shared,
+/// Every tweet of the recorded X v2 responses.
+fn recorded_tweets(shared: &Path) -> Vec<Value> {
+    load(
+        shared,
         &[
             "tweepy_cassette_v2_home_timeline.bodies.json",
             "tweepy_cassette_v2_list_tweets.bodies.json",
             "tweepy_cassette_v2_search_recent.bodies.json",
         ],
+    )
+}
+
+/// `farol run` polling the replay server's X recent search as feed `xs`.
+fn start_x_feed(dir: &Path, replay: &Replay) -> Farol {
+    let config = write_config(
+        dir,
+        &format!(
+            "[[feeds]]\nname = \"xs\"\nplatform = \"x\"\nurl = \"{}\"\nquery = \"tweepy\"\ninterval = \"1s\"\ntoken_env = \"FAROL_TEST_X_TOKEN\"\n",
+            replay.url()
+        ),
     );
+    Farol::start_with_env(
+        &dir.join("data"),
+        &["--config", &config],
+        &[("FAROL_TEST_X_TOKEN", "test-bearer-token")],
+    )
+}
+
+#[test]
+fn x_recent_search_pages_and_errors_in_body() {
+    let Some(shared) = shared_data() else { return };
+    let tweets = recorded_tweets(&shared);
     let want_ids = unique_ids(&tweets);
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     for t in &tweets {
@@ -188,18 +209,7 @@ fn x_recent_search_pages_and_errors_in_body() {
     replay.set_visible(Some(50));
     replay.inject([Fault::ErrorInBody]);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[[feeds]]\nname = \"xs\"\nplatform = \"x\"\nurl = \"{}\"\nquery = \"tweepy\"\ninterval = \"1s\"\ntoken_env = \"FAROL_TEST_X_TOKEN\"\n",
-            replay.url()
-        ),
-    );
-    let f = Farol::start_with_env(
-        &dir.path().join("data"),
-        &["--config", &config],
-        &[("FAROL_TEST_X_TOKEN", "test-bearer-token")],
-    );
+    let f = start_x_feed(dir.path(), &replay);
     let first: BTreeSet<String> = want_ids.iter().take(50).cloned().collect();
     await_value(Duration::from_secs(60), "the 50 visible tweets", || {
         (indexed_ids(&f, "xs") == first).then_some(())
@@ -219,14 +229,7 @@ fn x_recent_search_pages_and_errors_in_body() {
 #[test]
 fn an_x_paging_chain_cut_midway_is_resumed_not_skipped() {
     let Some(shared) = shared_data() else { return };
-    let tweets = load(
-        &shared,
-        &[
-            "tweepy_cassette_v2_home_timeline.bodies.json",
-            "tweepy_cassette_v2_list_tweets.bodies.json",
-            "tweepy_cassette_v2_search_recent.bodies.json",
-        ],
-    );
+    let tweets = recorded_tweets(&shared);
     let want_ids = unique_ids(&tweets);
     assert!(want_ids.len() > 200, "three pages of 100, newest first");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -234,18 +237,7 @@ fn an_x_paging_chain_cut_midway_is_resumed_not_skipped() {
     // The first page arrives; the second is cut off mid-body.
     replay.inject([Fault::Pass, Fault::Truncated]);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[[feeds]]\nname = \"xs\"\nplatform = \"x\"\nurl = \"{}\"\nquery = \"tweepy\"\ninterval = \"1s\"\ntoken_env = \"FAROL_TEST_X_TOKEN\"\n",
-            replay.url()
-        ),
-    );
-    let f = Farol::start_with_env(
-        &dir.path().join("data"),
-        &["--config", &config],
-        &[("FAROL_TEST_X_TOKEN", "test-bearer-token")],
-    );
+    let f = start_x_feed(dir.path(), &replay);
     await_value(
         Duration::from_secs(60),
         "every tweet, the older pages too",

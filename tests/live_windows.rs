@@ -10,7 +10,7 @@ use chrono::{SecondsFormat, Utc};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
-use support::{await_value, Farol};
+use support::{await_value, items, write_config, Farol};
 
 const CLASSES: [&str; 3] = ["INFO", "WARN", "ERROR"];
 
@@ -38,15 +38,13 @@ fn a_live_log_that_pauses_is_never_late_and_trends_answer_its_windows() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("live.log");
     let mut file = std::fs::File::create(&log).unwrap();
-    let cfg = dir.path().join("farol.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let cfg = write_config(
+        dir.path(),
+        &format!(
             "[[logs]]\nname = \"live\"\npaths = [\"{}\"]\n",
             log.display()
         ),
-    )
-    .unwrap();
+    );
     let f = Farol::start(
         &dir.path().join("data"),
         &["--config", cfg.to_str().unwrap()],
@@ -111,18 +109,7 @@ fn a_live_log_that_pauses_is_never_late_and_trends_answer_its_windows() {
             *want.entry(c.to_string()).or_insert(0) += 1;
         }
     }
-    let got: BTreeMap<String, u64> = v["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["key"].as_str().unwrap().to_string(),
-                i["count"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(got, want, "window {v}");
+    assert_eq!(items(&v), want, "window {v}");
     assert_eq!(
         f.metric_sum("farol_late_records_total", "source=\"live\""),
         0.0

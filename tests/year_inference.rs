@@ -6,24 +6,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, SystemTime};
-use support::farol_bin;
+use support::batch_json_lines;
 
 fn batch_buckets(path: &std::path::Path) -> BTreeMap<String, u64> {
-    let out = Command::new(farol_bin())
-        .args(["batch", "--format", "json"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mut b = BTreeMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for v in batch_json_lines(&[path]) {
         *b.entry(v["bucket_start"].as_str().unwrap().to_string())
             .or_insert(0) += v["count"].as_u64().unwrap();
     }

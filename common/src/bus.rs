@@ -247,6 +247,7 @@ mod tests {
             truncated: false,
             ingest_ms: 0,
             file_mtime: None,
+            arrival_delay_ms: None,
         }
     }
 

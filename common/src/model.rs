@@ -52,6 +52,11 @@ pub struct RawRecord {
     /// Farol runs, so re-processing a file dates it the same).
     #[serde(default)]
     pub file_mtime: Option<Millis>,
+    /// How long after its event time a record of this stream may reach the
+    /// bus in normal operation (a feed's polling interval): the idle rule
+    /// extrapolates a quiet stream's event time that much more cautiously.
+    #[serde(default)]
+    pub arrival_delay_ms: Option<Millis>,
 }
 
 /// A position a source can resume from, acknowledged once durable downstream.
@@ -95,6 +100,12 @@ pub struct LogEvent {
     /// Set when the line was cut at the maximum line length.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The log template the message is an instance of (variables as `<*>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Stable id of that template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
 }
 
 /// A parsed social post (BRIEF §3).
@@ -162,6 +173,8 @@ pub enum AggKind {
     Hashtag,
     /// Log classes of log lines.
     LogClass,
+    /// Template ids of log lines.
+    LogTemplate,
 }
 
 impl AggKind {
@@ -170,6 +183,7 @@ impl AggKind {
         match self {
             AggKind::Hashtag => "hashtag",
             AggKind::LogClass => "log_class",
+            AggKind::LogTemplate => "log_template",
         }
     }
     /// Parses the API name.
@@ -177,6 +191,7 @@ impl AggKind {
         match s {
             "hashtag" => Some(AggKind::Hashtag),
             "log_class" => Some(AggKind::LogClass),
+            "log_template" => Some(AggKind::LogTemplate),
             _ => None,
         }
     }
@@ -231,6 +246,26 @@ pub struct StreamState {
     /// Wall-clock time of the stream's last record, for retention.
     #[serde(default)]
     pub wall_ms: Option<Millis>,
+    /// The stream's learned log templates, present when they changed since
+    /// the last state handed on (absent: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<Vec<Template>>,
+}
+
+/// One learned log template (see the processor's template miner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    /// Stable id (hex of a hash of the template the cluster started as).
+    pub id: String,
+    /// Current template tokens (`<*>` for variables).
+    pub tokens: Vec<String>,
+}
+
+impl Template {
+    /// The template text.
+    pub fn text(&self) -> String {
+        self.tokens.join(" ")
+    }
 }
 
 /// Everything one processor flush hands the index: applied atomically, then

@@ -95,7 +95,11 @@ pub fn top(totals: HashMap<String, u64>, limit: usize) -> Vec<TrendItem> {
     let mut items: Vec<TrendItem> = totals
         .into_iter()
         .filter(|(_, c)| *c > 0)
-        .map(|(key, count)| TrendItem { key, count })
+        .map(|(key, count)| TrendItem {
+            key,
+            count,
+            template: None,
+        })
         .collect();
     items.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
     items.truncate(limit);

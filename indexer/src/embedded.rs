@@ -67,6 +67,8 @@ struct State {
     durable_streams: HashMap<String, StreamState>,
     pending_positions: HashMap<String, Position>,
     pending_docs: usize,
+    /// Template id → template text, for `kind=log_template` answers.
+    template_texts: HashMap<String, String>,
 }
 
 struct Inner {
@@ -108,6 +110,11 @@ impl EmbeddedIndex {
         if let Some(payload) = index.load_metas()?.payload {
             let streams: HashMap<String, StreamState> = serde_json::from_str(&payload)
                 .map_err(|e| IndexError::Corrupt(format!("commit payload: {e}")))?;
+            for s in streams.values() {
+                for t in s.templates.iter().flatten() {
+                    state.template_texts.insert(t.id.clone(), t.text());
+                }
+            }
             state.durable_streams = streams.clone();
             state.streams = streams;
         }
@@ -230,6 +237,16 @@ impl Inner {
                     line_no: s.line_no,
                 },
             );
+            let mut s = s;
+            match &s.templates {
+                Some(ts) => {
+                    for t in ts {
+                        st.template_texts.insert(t.id.clone(), t.text());
+                    }
+                }
+                // Unchanged since the last state: keep what is held.
+                None => s.templates = st.streams.get(&id).and_then(|o| o.templates.clone()),
+            }
             st.streams.insert(id, s);
         }
         for id in batch.retired {
@@ -317,13 +334,18 @@ impl Inner {
                 (Some(window.name.clone()), span)
             }
         };
-        let items = match span {
+        let mut items = match span {
             Some((from, to)) => top(
                 st.counts.totals(q.kind, q.source.as_deref(), from, to),
                 q.limit,
             ),
             None => vec![],
         };
+        if q.kind == AggKind::LogTemplate {
+            for i in &mut items {
+                i.template = st.template_texts.get(&i.key).cloned();
+            }
+        }
         Ok(Trends {
             kind: q.kind.as_str(),
             window,
@@ -505,6 +527,8 @@ mod tests {
             message: msg.into(),
             fields: Default::default(),
             truncated: false,
+            template: None,
+            template_id: None,
         })
     }
 
@@ -528,6 +552,7 @@ mod tests {
                 last_ts: Some(wm),
                 watermark: Some(wm),
                 wall_ms: None,
+                templates: None,
             },
         )
     }

@@ -152,11 +152,14 @@ pub fn parse_trends(
         None => {
             return Err(ParamError::new(
                 "kind",
-                "is required (hashtag or log_class)",
+                "is required (hashtag, log_class or log_template)",
             ))
         }
         Some(k) => AggKind::parse(k).ok_or_else(|| {
-            ParamError::new("kind", format!("'{}' is not hashtag or log_class", echo(k)))
+            ParamError::new(
+                "kind",
+                format!("'{}' is not hashtag, log_class or log_template", echo(k)),
+            )
         })?,
     };
     let limit = limit(&p)?;

@@ -43,6 +43,9 @@ pub struct TrendItem {
     pub key: String,
     /// Occurrences.
     pub count: u64,
+    /// The template text, for `kind=log_template`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 /// A `/trends` answer.

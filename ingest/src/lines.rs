@@ -48,6 +48,7 @@ impl Line {
             truncated: self.truncated,
             ingest_ms: farol_common::time::now_ms(),
             file_mtime,
+            arrival_delay_ms: None,
         }
     }
 }

@@ -18,7 +18,7 @@ use farol_common::health::Health;
 use farol_common::metrics::metrics;
 use farol_common::model::{Position, RawRecord, RecordKind};
 use farol_common::time::{now_ms, Millis};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,56 @@ pub struct Multiline {
     pub start: regex::bytes::Regex,
     /// The held record is emitted after the file is quiet this long.
     pub timeout: Duration,
+}
+
+/// The stream ids a source knows (checkpointed or followed in this run) and
+/// the files it saw truncated, to tell files with a shared first line apart
+/// (see [`fingerprint`]).
+struct Identities {
+    known: BTreeSet<String>,
+    /// Streams let go because their file was truncated, by device and inode.
+    truncated: HashMap<String, (u64, u64)>,
+}
+
+impl Identities {
+    /// The longest, then newest, prefix identity of `source` that `file` matches.
+    fn best_prefix(&self, source: &str, file: &std::fs::File) -> Option<Identity> {
+        self.known
+            .iter()
+            .filter_map(|k| Identity::parse_prefix(source, k))
+            .filter(|i| i.matches(file))
+            .max_by_key(|i| match i {
+                Identity::Prefix {
+                    len, generation, ..
+                } => (*len, *generation),
+                _ => (0, 0),
+            })
+    }
+
+    /// A new prefix identity over the first `len` bytes of `file`, one
+    /// generation past any known identity of the same bytes.
+    fn next_prefix(&self, source: &str, file: &std::fs::File, len: u64) -> Option<Identity> {
+        let hash = fingerprint::hash_prefix(file, len).ok().flatten()?;
+        let generation = self
+            .known
+            .iter()
+            .filter_map(|k| Identity::parse_prefix(source, k))
+            .filter_map(|i| match i {
+                Identity::Prefix {
+                    len: l,
+                    hash: h,
+                    generation,
+                } if l == len && h == hash => Some(generation + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        Some(Identity::Prefix {
+            len,
+            hash,
+            generation,
+        })
+    }
 }
 
 struct Tracked {
@@ -143,11 +193,15 @@ impl FileSource {
         health.up(&component);
         let mut tracked: HashMap<String, Tracked> = HashMap::new();
         let mut gz_done: HashSet<(u64, u64)> = HashSet::new();
+        let mut ids = Identities {
+            known: registry.streams.keys().cloned().collect(),
+            truncated: HashMap::new(),
+        };
         'outer: loop {
             if *shutdown.borrow() {
                 break;
             }
-            let compressed = self.scan(&registry, &mut tracked);
+            let compressed = self.scan(&registry, &mut tracked, &mut ids);
             for (path, id) in compressed {
                 if gz_done.contains(&id) {
                     continue;
@@ -183,7 +237,10 @@ impl FileSource {
                             done.push(stream.clone());
                         }
                     }
-                    Ok(ReadOutcome::Truncated) => done.push(stream.clone()),
+                    Ok(ReadOutcome::Truncated) => {
+                        ids.truncated.insert(stream.clone(), (t.dev, t.ino));
+                        done.push(stream.clone());
+                    }
                     Ok(ReadOutcome::Stopped) => break 'outer,
                     Err(e) => {
                         metrics()
@@ -237,6 +294,7 @@ impl FileSource {
         &self,
         registry: &Registry,
         tracked: &mut HashMap<String, Tracked>,
+        ids: &mut Identities,
     ) -> Vec<(PathBuf, (u64, u64))> {
         let mut seen: BTreeMap<PathBuf, (u64, u64)> = BTreeMap::new();
         let mut compressed = Vec::new();
@@ -280,17 +338,61 @@ impl FileSource {
                 }
             };
             // A file first seen too short to fingerprint keeps its inode identity.
-            let ident = registry
+            let mut ident = registry
                 .streams
                 .keys()
                 .filter_map(|k| Identity::parse_inode(&self.name, k))
                 .find(|i| i.matches(&file))
                 .unwrap_or(ident);
-            let stream = ident.stream_id(&self.name);
+            if matches!(ident, Identity::Fingerprint(_)) {
+                // A longer (then newer) prefix identity it matches wins.
+                if let Some(p) = ids.best_prefix(&self.name, &file) {
+                    ident = p;
+                }
+            }
+            let mut stream = ident.stream_id(&self.name);
+            if ids.truncated.get(&stream) == Some(id) && !tracked.contains_key(&stream) {
+                // Truncated and written again in place with the same start:
+                // new content, so a new stream, read from its beginning.
+                let Ok(Some(len)) = fingerprint::prefix_through_line(&file, 0) else {
+                    continue;
+                };
+                let Some(next) = ids.next_prefix(&self.name, &file, len) else {
+                    continue;
+                };
+                ids.truncated.remove(&stream);
+                tracing::info!(source = %self.name, path = %path.display(), "truncated file written again; reading it as a new file");
+                ident = next;
+                stream = ident.stream_id(&self.name);
+            } else if let Some(t) = tracked.get(&stream).filter(|t| !t.replaced()) {
+                // The same start as a followed file: a copy of it, or another
+                // file sharing its header?
+                match fingerprint::first_difference(&t.file, &file) {
+                    Ok(None) => {
+                        tracing::debug!(path = %path.display(), "same content as a followed file; ignored");
+                        continue;
+                    }
+                    Ok(Some(at)) => {
+                        let Ok(Some(len)) = fingerprint::prefix_through_line(&file, at) else {
+                            continue; // its distinguishing line is not complete yet
+                        };
+                        let Some(next) = ids.next_prefix(&self.name, &file, len) else {
+                            continue;
+                        };
+                        tracing::info!(source = %self.name, path = %path.display(), "shares its first line with a followed file; told apart by its first {len} bytes");
+                        ident = next;
+                        stream = ident.stream_id(&self.name);
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot compare with a followed file");
+                        continue;
+                    }
+                }
+            }
+            ids.known.insert(stream.clone());
             let mut carried: Option<Aggregator> = None;
             let (start, line_no) = if let Some(t) = tracked.get_mut(&stream) {
                 if !t.replaced() {
-                    tracing::debug!(path = %path.display(), "same content as a followed file; ignored");
                     continue;
                 }
                 // copytruncate: the copy holds what the shrunk file held.
@@ -647,6 +749,27 @@ mod tests {
         start(source(dir, pattern)).await
     }
 
+    /// Starts `src` on a fresh bus with a stop switch and its task handle.
+    fn start_stoppable(
+        src: FileSource,
+    ) -> (
+        EmbeddedConsumer,
+        AckRouter,
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let router = AckRouter::default();
+        let (p, mut cs) = embedded(1, 64, 1 << 20);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(src.run(
+            Arc::new(p),
+            router.register("t"),
+            stop_rx,
+            Health::default(),
+        ));
+        (cs.remove(0), router, stop_tx, task)
+    }
+
     /// Starts `src` on a fresh bus; the source runs until the test ends.
     async fn start(src: FileSource) -> (EmbeddedConsumer, AckRouter) {
         let (p, mut cs) = embedded(1, 1024, 1 << 20);
@@ -758,16 +881,8 @@ mod tests {
         let log = d.path().join("app.log");
         append(&log, "1 boom\n  at a\n  at b\n2 next\n");
         let src = multiline_source(d.path(), "app.log");
-        let router = AckRouter::default();
-        let (p, mut cs) = embedded(1, 64, 1 << 20);
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(src.clone().run(
-            Arc::new(p),
-            router.register("t"),
-            stop_rx,
-            Health::default(),
-        ));
-        let first = next_lines(&mut cs[0], 1).await.remove(0);
+        let (mut c, router, stop_tx, task) = start_stoppable(src.clone());
+        let first = next_lines(&mut c, 1).await.remove(0);
         assert_eq!((first.line_no, first.line_span), (1, 2));
         // Acknowledged as the processor does: through the record's last line.
         let mut acked = first.clone();
@@ -778,6 +893,87 @@ mod tests {
         let got = next_lines(&mut c2, 1).await;
         assert_eq!(texts(&got), ["2 next"]);
         assert_eq!(got[0].line_no, 4);
+    }
+
+    #[tokio::test]
+    async fn files_sharing_a_header_line_are_each_read_in_full() {
+        let d = tempfile::tempdir().unwrap();
+        append(&d.path().join("a.csv"), "ts,level,msg\n1,INFO,from a\n");
+        append(&d.path().join("b.csv"), "ts,level,msg\n2,WARN,from b\n");
+        let (mut c, _router) = spawn_source(d.path(), "*.csv").await;
+        let got = next_lines(&mut c, 4).await;
+        let mut t = texts(&got);
+        t.sort();
+        assert_eq!(
+            t,
+            [
+                "1,INFO,from a",
+                "2,WARN,from b",
+                "ts,level,msg",
+                "ts,level,msg"
+            ]
+        );
+        let streams: HashSet<&str> = got.iter().map(|r| r.stream.as_str()).collect();
+        assert_eq!(streams.len(), 2, "two files, two streams");
+        append(&d.path().join("b.csv"), "3,ERROR,more b\n");
+        assert_eq!(texts(&next_lines(&mut c, 1).await), ["3,ERROR,more b"]);
+    }
+
+    #[tokio::test]
+    async fn files_sharing_a_header_resume_each_at_its_own_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a.csv"), d.path().join("b.csv"));
+        append(&a, "#Version: 1.0\na1\n");
+        append(&b, "#Version: 1.0\nb1\nb2\n");
+        let src = source(d.path(), "*.csv");
+        let (mut c, router, stop_tx, task) = start_stoppable(src.clone());
+        let got = next_lines(&mut c, 5).await;
+        // Acknowledge everything read from both files, then stop.
+        for r in &got {
+            router.ack([Position {
+                source: "t".into(),
+                stream: r.stream.clone(),
+                end: r.end,
+                line_no: r.line_no,
+            }]);
+        }
+        let last = got
+            .iter()
+            .max_by_key(|r| (r.stream.clone(), r.end))
+            .unwrap()
+            .clone();
+        ack_and_stop(d.path(), &last, router, stop_tx, task).await;
+        let ckpt = path_for(&d.path().join("data"), "t");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Registry::load(&ckpt).unwrap().streams.len() < 2 {
+            assert!(std::time::Instant::now() < deadline, "both checkpointed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        append(&a, "a2\n");
+        append(&b, "b3\n");
+        let (mut c2, _r2) = start(src).await;
+        let mut t = texts(&next_lines(&mut c2, 2).await);
+        t.sort();
+        assert_eq!(t, ["a2", "b3"], "each file resumes at its own position");
+    }
+
+    #[tokio::test]
+    async fn a_file_truncated_and_rewritten_with_the_same_header_is_read_again() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("t.csv");
+        std::fs::write(&log, "ts,level,msg\n1,INFO,old one\n1,INFO,old two\n").unwrap();
+        let (mut c, _router) = spawn_source(d.path(), "*.csv").await;
+        let old = next_lines(&mut c, 3).await;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&log)
+            .unwrap();
+        std::fs::write(&log, "ts,level,msg\n2,WARN,new\n").unwrap();
+        let new = next_lines(&mut c, 2).await;
+        assert_eq!(texts(&new), ["ts,level,msg", "2,WARN,new"]);
+        assert_eq!((new[0].offset, new[0].line_no), (0, 1));
+        assert_ne!(new[0].stream, old[0].stream);
     }
 
     #[tokio::test]

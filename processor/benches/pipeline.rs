@@ -76,6 +76,7 @@ fn process(c: &mut Criterion) {
                 truncated: false,
                 ingest_ms: 0,
                 file_mtime: None,
+                arrival_delay_ms: None,
             });
             off = end;
         }

@@ -9,5 +9,6 @@ pub mod logparse;
 pub mod post;
 pub mod processor;
 pub mod task;
+pub mod template;
 pub mod timestamp;
 pub mod window;

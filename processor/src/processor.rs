@@ -5,6 +5,7 @@
 
 use crate::logparse::{LineParser, ParsedLine};
 use crate::post;
+use crate::template::Miner;
 use crate::window::WindowParams;
 use farol_common::config::FormatSpec;
 use farol_common::metrics::metrics;
@@ -34,17 +35,25 @@ struct StreamCtx {
     held: Vec<(RawRecord, Parsed)>,
     /// Wall time the first held line arrived.
     held_since: Millis,
+    /// The stream's usual arrival delay (see [`RawRecord::arrival_delay_ms`]).
+    arrival_delay: Millis,
+    /// The stream's log templates.
+    miner: Miner,
 }
 
 impl StreamCtx {
-    fn new(state: StreamState, now: Millis) -> Self {
+    fn new(mut state: StreamState, now: Millis) -> Self {
+        // Templates travel with the state only when they changed.
+        let miner = Miner::restore(state.templates.take().unwrap_or_default());
         StreamCtx {
+            miner,
             state,
             hint: None,
             last_wall: now,
             dirty: false,
             held: Vec::new(),
             held_since: now,
+            arrival_delay: 0,
         }
     }
 }
@@ -150,6 +159,7 @@ impl Processor {
         self.pending_records += 1;
         self.pending_bytes += rec.payload.len();
         ctx.last_wall = now;
+        ctx.arrival_delay = rec.arrival_delay_ms.unwrap_or(0).max(0);
         let parsed = match rec.kind {
             RecordKind::Log => {
                 let (text, lossy) = decode(&rec);
@@ -228,9 +238,13 @@ impl Processor {
             }
             if let Some(max_ts) = ctx.state.max_ts {
                 let before = ctx.state.watermark;
-                let wm = out
-                    .params
-                    .idle_watermark(before, max_ts, ctx.last_wall, now);
+                let wm = out.params.idle_watermark(
+                    before,
+                    max_ts,
+                    ctx.last_wall,
+                    now,
+                    ctx.arrival_delay,
+                );
                 ctx.state.watermark = Some(wm);
                 // Windows only close at bucket boundaries: persist (and
                 // acknowledge) the moved watermark once per bucket.
@@ -276,7 +290,11 @@ impl Processor {
         b.counts = self.counts.drain().collect();
         for (id, ctx) in self.streams.iter_mut() {
             if ctx.dirty {
-                b.streams.push((id.clone(), ctx.state.clone()));
+                let mut st = ctx.state.clone();
+                if ctx.miner.take_dirty() {
+                    st.templates = Some(ctx.miner.snapshot());
+                }
+                b.streams.push((id.clone(), st));
                 ctx.dirty = false;
             }
         }
@@ -333,6 +351,8 @@ impl Out<'_> {
                 }
                 let ts = line.ts.unwrap_or(inherited);
                 keys.push((AggKind::LogClass, line.class.to_string()));
+                let t = ctx.miner.add(&line.message);
+                keys.push((AggKind::LogTemplate, t.id.clone()));
                 let mut fields = line.fields;
                 fields.insert("format".into(), line.format.to_string());
                 if lossy {
@@ -351,6 +371,8 @@ impl Out<'_> {
                     message: line.message,
                     fields,
                     truncated: rec.truncated,
+                    template: Some(t.template),
+                    template_id: Some(t.id),
                 });
                 (Some(e), ts)
             }
@@ -471,6 +493,7 @@ mod tests {
             truncated: false,
             ingest_ms: 5_000_000,
             file_mtime: None,
+            arrival_delay_ms: None,
         }
     }
 
@@ -664,9 +687,55 @@ mod tests {
         assert_eq!(today, run(NOW + year), "the clock moved by a year");
         let starts: Vec<String> = today
             .iter()
+            .filter(|(k, _)| k.kind == AggKind::LogClass)
             .map(|(k, _)| farol_common::time::rfc3339(k.bucket_start))
             .collect();
         assert_eq!(starts, ["2024-12-31T23:59:50Z", "2025-01-01T00:00:00Z"]);
+    }
+
+    #[test]
+    fn template_ids_survive_a_restart_from_the_persisted_state() {
+        let template_of = |b: &Batch| -> Vec<String> {
+            b.events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Log(l) => l.template_id.clone(),
+                    Event::Post(_) => None,
+                })
+                .collect()
+        };
+        let mut p = proc(&HashMap::new());
+        p.handle(
+            rec(
+                RecordKind::Log,
+                1,
+                b"2020-01-01 00:10:00 INFO Connection from 10.0.0.1 closed",
+            ),
+            NOW,
+        );
+        let b = p.flush();
+        let first = template_of(&b);
+        let (id, state) = b.streams[0].clone();
+        assert!(
+            state.templates.is_some(),
+            "new templates travel with the state"
+        );
+        let restored: HashMap<String, StreamState> = [(id, state)].into_iter().collect();
+        let mut again = proc(&restored);
+        again.handle(
+            rec(
+                RecordKind::Log,
+                2,
+                b"2020-01-01 00:10:01 INFO Connection from 10.9.9.9 closed",
+            ),
+            NOW,
+        );
+        let b2 = again.flush();
+        assert_eq!(template_of(&b2), first);
+        assert!(
+            b2.streams[0].1.templates.is_none(),
+            "unchanged templates stay home"
+        );
     }
 
     #[test]

@@ -108,21 +108,26 @@ impl WindowParams {
 
     /// Watermark of a stream idle past the timeout (see the module docs):
     /// its newest event time `max_ts`, read at wall time `last_wall`,
-    /// extrapolated to the wall time `now`; or, for a stream that was
-    /// replaying history, past its newest event by the longest window.
+    /// extrapolated to the wall time `now`, less the stream's usual
+    /// `arrival_delay` (a feed's polling interval: posts of the last interval
+    /// only arrive with the next poll); or, for a stream that was replaying
+    /// history, past its newest event by the longest window.
     pub fn idle_watermark(
         &self,
         current: Option<Millis>,
         max_ts: Millis,
         last_wall: Millis,
         now: Millis,
+        arrival_delay: Millis,
     ) -> Millis {
-        let wm = if last_wall.saturating_sub(max_ts) > self.longest() {
+        let behind = last_wall.saturating_sub(max_ts);
+        let wm = if behind > self.longest().saturating_add(arrival_delay) {
             align_down(max_ts, self.bucket).saturating_add(self.longest())
         } else {
             max_ts
                 .saturating_add(now.saturating_sub(last_wall).max(0))
                 .saturating_sub(self.lateness)
+                .saturating_sub(arrival_delay.max(0))
         };
         current.map_or(wm, |c| c.max(wm))
     }
@@ -156,7 +161,7 @@ mod tests {
     fn an_idle_live_stream_follows_the_wall_clock_and_no_further() {
         let p = params();
         let t = 1_700_000_000_000; // newest event, read at wall time t + 2 s
-        let wm = p.idle_watermark(None, t, t + 2_000, t + 2_000 + 15_000);
+        let wm = p.idle_watermark(None, t, t + 2_000, t + 2_000 + 15_000, 0);
         assert_eq!(wm, t + 15_000 - 30_000);
         // The writer's next line, stamped with its clock, is not late.
         assert!(!p.is_late(t + 15_000, Some(wm)));
@@ -166,8 +171,19 @@ mod tests {
     fn an_idle_replay_closes_every_window() {
         let p = params();
         let old = 1_100_000_000_000;
-        let wm = p.idle_watermark(None, old + 5_000, 1_700_000_000_000, 1_700_000_020_000);
+        let wm = p.idle_watermark(None, old + 5_000, 1_700_000_000_000, 1_700_000_020_000, 0);
         assert_eq!(wm, old + 3_600_000);
+    }
+
+    #[test]
+    fn a_polled_feed_waits_one_interval_longer() {
+        let p = params();
+        let t = 1_700_000_000_000;
+        // Polled every 30 s: 40 s after the last poll, the posts of the
+        // interval since then are still to come.
+        let wm = p.idle_watermark(None, t, t, t + 40_000, 30_000);
+        assert_eq!(wm, t + 40_000 - 30_000 - 30_000);
+        assert!(!p.is_late(t + 1, Some(wm)));
     }
 
     #[test]

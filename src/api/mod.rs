@@ -2,9 +2,11 @@
 //! [`routes`] (the read handlers), [`admin`] (who may pause writes),
 //! [`errors`] (JSON for every failure), [`limits`] (timeouts, sizes,
 //! concurrency) and [`serve`] (the HTTP/1 connection loop that applies the
-//! connection-level limits). The dashboard page is `src/dashboard.html`.
+//! connection-level limits). The dashboard (page, assets and
+//! `/api/overview`) is [`dashboard`], its files in `src/dashboard/`.
 
 pub mod admin;
+pub mod dashboard;
 pub mod errors;
 pub mod limits;
 pub mod routes;
@@ -76,7 +78,10 @@ pub fn router(state: AppState) -> Router {
             admin::require_admin,
         ));
     Router::new()
-        .route("/", get(routes::dashboard))
+        .route("/", get(dashboard::page))
+        .route("/dashboard/app.css", get(dashboard::css))
+        .route("/dashboard/app.js", get(dashboard::js))
+        .route("/api/overview", get(dashboard::overview_json))
         .route(
             "/trends",
             shed(get(routes::trends), MAX_CONCURRENT_TRENDS, "/trends"),

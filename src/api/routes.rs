@@ -1,5 +1,5 @@
 //! The read handlers (BRIEF §2): `/trends`, `/search`, `/healthz`,
-//! `/metrics` and the dashboard page. Parameters are parsed by the pure
+//! `/metrics` (the dashboard is in `dashboard`). Parameters are parsed by the pure
 //! functions of `farol_indexer::params`; every rejection is an [`ApiError`]
 //! naming the parameter, and no user input can produce a 500.
 
@@ -7,7 +7,7 @@ use super::errors::ApiError;
 use super::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use farol_common::metrics::metrics;
 use farol_indexer::params::{echo, parse_search, parse_trends};
@@ -45,7 +45,15 @@ pub async fn search(
 /// `GET /healthz`: 200 when every component is live, else 503 naming the
 /// failing ones with their (redacted, upstream-free) reasons.
 pub async fn healthz(State(s): State<AppState>) -> Response {
-    let snap = s.health.snapshot();
+    let mut snap = s.health.snapshot();
+    if *s.write_block.borrow() {
+        // In force from the moment it was acknowledged, not only once the
+        // index sink has noticed it.
+        snap.insert(
+            farol_indexer::sink::COMPONENT.to_string(),
+            Err("writes blocked by the operator".to_string()),
+        );
+    }
     let failing: BTreeMap<&String, &String> = snap
         .iter()
         .filter_map(|(k, v)| v.as_ref().err().map(|e| (k, e)))
@@ -73,9 +81,4 @@ pub async fn metrics_text() -> Response {
         metrics().render(),
     )
         .into_response()
-}
-
-/// `GET /`: the dashboard.
-pub async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("../dashboard.html"))
 }

@@ -182,3 +182,44 @@ pub fn await_totals(
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The `items` of a `/trends` answer as key → count.
+pub fn items(v: &Value) -> BTreeMap<String, u64> {
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["key"].as_str().expect("key").to_string(),
+                i["count"].as_u64().expect("count"),
+            )
+        })
+        .collect()
+}
+
+/// Writes a config file `farol.toml` into `dir` and returns its path.
+pub fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("farol.toml");
+    std::fs::write(&p, body).expect("config written");
+    p
+}
+
+/// Runs `farol batch --format json` over `paths`; its JSON lines.
+pub fn batch_json_lines(paths: &[&Path]) -> Vec<Value> {
+    let out = Command::new(farol_bin())
+        .args(["batch", "--format", "json"])
+        .args(paths)
+        .output()
+        .expect("farol batch runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect()
+}

@@ -18,7 +18,7 @@ use farol_common::config::{FeedConfig, Platform};
 use farol_common::health::Health;
 use farol_common::metrics::metrics;
 use farol_common::model::{Position, RawRecord, RecordKind};
-use farol_common::time::now_ms;
+use farol_common::time::{now_ms, Millis};
 use http::{FeedError, Page};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -275,6 +275,7 @@ impl FeedSource {
                     truncated: false,
                     ingest_ms: now_ms(),
                     file_mtime: None,
+                    arrival_delay_ms: Millis::try_from(self.interval.as_millis()).ok(),
                 };
                 tokio::select! {
                     r = publish_paced(producer.as_ref(), rec) => if r.is_err() { break 'polls },
