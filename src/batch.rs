@@ -11,17 +11,21 @@ use farol_common::config::Config;
 use farol_common::model::{BucketKey, RawRecord, RecordKind};
 use farol_common::time::{now_ms, rfc3339};
 use farol_indexer::Index;
-use farol_ingest::tail::read_file_lines;
+use farol_ingest::lines::{Line, LineSplitter};
 use farol_ingest::{fingerprint, lines};
 use farol_processor::processor::{Parsers, Processor};
 use farol_processor::window::WindowParams;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
 /// Records per processor flush in batch mode.
 const FLUSH_EVERY: usize = 20_000;
+/// Bytes read from a file at a time.
+const CHUNK_BYTES: usize = 1024 * 1024;
+/// Longest line kept whole (longer ones are cut and flagged).
+const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// A file holds posts when its first non-empty line is a post.
 fn looks_like_posts(path: &Path) -> bool {
@@ -112,35 +116,56 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
         let path = file.to_string_lossy().into_owned();
         let mtime = f.metadata().ok().as_ref().and_then(lines::mtime_ms);
         bar.set_message(source.clone());
+        // Read and process a chunk at a time, so memory does not grow with
+        // the file.
+        let platform = (kind == RecordKind::Post).then(|| "jsonl".to_string());
         let mut line_no = 0u64;
-        let mut pending: Vec<RawRecord> = Vec::new();
-        let read = read_file_lines(file, 1024 * 1024, |l| {
-            line_no += 1;
-            pending.push(l.into_record(
-                &source,
-                &stream,
-                kind,
-                (kind == RecordKind::Post).then(|| "jsonl".to_string()),
-                &path,
-                line_no,
-                mtime,
-            ));
-        });
-        if let Err(e) = read {
-            failed.push(Failed {
-                path: file.display().to_string(),
-                why: e.to_string(),
-            });
-            continue;
-        }
-        for rec in pending {
-            bar.inc(rec.end - rec.offset);
-            proc.handle(rec, now_ms());
-            lines += 1;
-            if proc.pending_records() >= FLUSH_EVERY {
-                let b = proc.flush();
-                summary.observe(&b);
-                deliver(b, index.as_ref(), &mut totals).await?;
+        let mut splitter = LineSplitter::new(0, MAX_LINE_BYTES);
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        let mut recs: Vec<RawRecord> = Vec::new();
+        let mut reader = &f;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    failed.push(Failed {
+                        path: file.display().to_string(),
+                        why: format!("{e} (after {line_no} lines, which were counted)"),
+                    });
+                    break;
+                }
+            };
+            let mut to_record = |l: Line| {
+                line_no += 1;
+                recs.push(l.into_record(
+                    &source,
+                    &stream,
+                    kind,
+                    platform.clone(),
+                    &path,
+                    line_no,
+                    mtime,
+                ));
+            };
+            if n == 0 {
+                if let Some(l) = splitter.finish() {
+                    to_record(l);
+                }
+            } else {
+                splitter.feed(&buf[..n], &mut to_record);
+            }
+            for rec in recs.drain(..) {
+                bar.inc(rec.end - rec.offset);
+                proc.handle(rec, now_ms());
+                lines += 1;
+                if proc.pending_records() >= FLUSH_EVERY {
+                    let b = proc.flush();
+                    summary.observe(&b);
+                    deliver(b, index.as_ref(), &mut totals).await?;
+                }
+            }
+            if n == 0 {
+                break;
             }
         }
     }
