@@ -4,6 +4,7 @@ mod api;
 mod batch;
 mod bench;
 mod cli;
+mod ingest_cmd;
 mod pipeline;
 mod sources;
 mod supervisor;
