@@ -552,9 +552,10 @@ pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
             // Keys arrive as written (`SHUTDOWN_TIMEOUT`); roots are lower case.
             .filter(|k| {
                 let k = k.as_str().to_ascii_lowercase();
-                ENV_ROOTS
-                    .iter()
-                    .any(|r| k == *r || k.starts_with(&format!("{r}__")))
+                // Filters see keys after `split` has turned `__` into `.`.
+                ENV_ROOTS.iter().any(|r| {
+                    k == *r || k.starts_with(&format!("{r}__")) || k.starts_with(&format!("{r}."))
+                })
             }),
     );
     extract(fig)
@@ -866,6 +867,18 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(s.as_bytes()).unwrap();
         load(Some(f.path()))
+    }
+
+    #[test]
+    fn nested_keys_come_from_the_environment() {
+        // The only test touching these variables (tests run in threads).
+        std::env::set_var("FAROL_KAFKA__BROKERS", "10.0.0.1:9092");
+        std::env::set_var("FAROL_KAFKA__PARTITIONS", "3");
+        let cfg = load(None);
+        std::env::remove_var("FAROL_KAFKA__BROKERS");
+        std::env::remove_var("FAROL_KAFKA__PARTITIONS");
+        let k = cfg.unwrap().kafka.expect("[kafka] from the environment");
+        assert_eq!((k.brokers.as_str(), k.partitions), ("10.0.0.1:9092", 3));
     }
 
     #[test]
