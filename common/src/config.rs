@@ -869,9 +869,12 @@ mod tests {
         load(Some(f.path()))
     }
 
+    /// Serializes the tests that read or set `FAROL_KAFKA__*` (tests run in threads).
+    static KAFKA_ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn nested_keys_come_from_the_environment() {
-        // The only test touching these variables (tests run in threads).
+        let _env = KAFKA_ENV.lock().unwrap_or_else(|p| p.into_inner());
         std::env::set_var("FAROL_KAFKA__BROKERS", "10.0.0.1:9092");
         std::env::set_var("FAROL_KAFKA__PARTITIONS", "3");
         let cfg = load(None);
@@ -883,6 +886,7 @@ mod tests {
 
     #[test]
     fn kafka_section_has_defaults_and_is_validated() {
+        let _env = KAFKA_ENV.lock().unwrap_or_else(|p| p.into_inner());
         let cfg = load_str("[kafka]\nbrokers = \"127.0.0.1:9092\"\n").unwrap();
         let k = cfg.kafka.as_ref().unwrap();
         assert_eq!(
