@@ -379,8 +379,14 @@ pub async fn assign(
     drop(consumer);
     tokio::spawn(async move {
         // The main queue carries client errors once partitions are split off.
+        let mut last_lag = std::time::Instant::now();
         loop {
             let Some(c) = weak.upgrade() else { return };
+            if last_lag.elapsed() >= LAG_INTERVAL {
+                last_lag = std::time::Instant::now();
+                let lc = c.clone();
+                let _ = tokio::task::spawn_blocking(move || report_lag(&lc)).await;
+            }
             let r = tokio::time::timeout(Duration::from_secs(1), c.recv()).await;
             match r {
                 Ok(Err(e)) => {
@@ -400,6 +406,28 @@ pub async fn assign(
         }
     });
     Ok(out)
+}
+
+/// How often consumer lag is measured.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Sets `farol_kafka_consumer_lag` for every assigned partition: the high
+/// watermark minus the consumer's position (clamped at 0; some brokers
+/// report a stale high watermark). Blocking: asks the broker.
+fn report_lag(c: &StreamConsumer) {
+    let Ok(positions) = c.position() else { return };
+    for e in positions.elements() {
+        let Offset::Offset(pos) = e.offset() else {
+            continue;
+        };
+        if let Ok((_, high)) = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+        {
+            metrics()
+                .kafka_consumer_lag
+                .with_label_values(&[e.topic(), &e.partition().to_string()])
+                .set((high - pos).max(0));
+        }
+    }
 }
 
 #[async_trait]
