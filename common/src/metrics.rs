@@ -55,6 +55,20 @@ pub struct Metrics {
     pub index_pending: IntGauge,
     /// Watermark per source (epoch seconds).
     pub watermark_seconds: IntGaugeVec,
+    /// Records handed to the Kafka producer, by topic.
+    pub kafka_produced: IntCounterVec,
+    /// Records the broker acknowledged, by topic.
+    pub kafka_delivered: IntCounterVec,
+    /// Records the broker did not take (delivery reports with an error), by topic.
+    pub kafka_delivery_errors: IntCounterVec,
+    /// Records published and not yet acknowledged by the broker.
+    pub kafka_in_flight: IntGauge,
+    /// Records consumed from Kafka, by topic and partition.
+    pub kafka_consumed: IntCounterVec,
+    /// Consumer errors reported by the Kafka client, by topic.
+    pub kafka_consume_errors: IntCounterVec,
+    /// Consumer lag (high watermark minus next offset to consume), by topic and partition.
+    pub kafka_consumer_lag: IntGaugeVec,
 }
 
 /// Registers a metric built by `make` and returns it.
@@ -197,6 +211,49 @@ impl Metrics {
                 &["source", "kind"],
             ),
             index_commits: counter(&r, "index_commits_total", "Index commits", &["backend"]),
+            kafka_produced: counter(
+                &r,
+                "kafka_produced_total",
+                "Records handed to the Kafka producer",
+                &["topic"],
+            ),
+            kafka_delivered: counter(
+                &r,
+                "kafka_delivered_total",
+                "Records acknowledged by the Kafka broker",
+                &["topic"],
+            ),
+            kafka_delivery_errors: counter(
+                &r,
+                "kafka_delivery_errors_total",
+                "Records the Kafka broker did not take",
+                &["topic"],
+            ),
+            kafka_in_flight: register(
+                &r,
+                IntGauge::new(
+                    "kafka_in_flight",
+                    "Records published to Kafka and not yet acknowledged",
+                ),
+            ),
+            kafka_consumed: counter(
+                &r,
+                "kafka_consumed_total",
+                "Records consumed from Kafka",
+                &["topic", "partition"],
+            ),
+            kafka_consume_errors: counter(
+                &r,
+                "kafka_consume_errors_total",
+                "Errors reported by the Kafka consumer",
+                &["topic"],
+            ),
+            kafka_consumer_lag: gauge(
+                &r,
+                "kafka_consumer_lag",
+                "High watermark minus the next offset to consume",
+                &["topic", "partition"],
+            ),
             bus_depth,
             index_commit_seconds,
             index_pending,

@@ -282,6 +282,22 @@ pub struct Batch {
     pub streams: Vec<(String, StreamState)>,
     /// Streams idle past the retention: their state leaves the index.
     pub retired: Vec<String>,
+    /// Where each input partition the batch came from continues: every
+    /// record before these offsets is reflected in this batch or an earlier
+    /// one. Stored with the batch's effects in one commit, so a restart
+    /// consumes from exactly the durable offsets (empty on the embedded bus).
+    pub offsets: Vec<InputOffset>,
+}
+
+/// The next offset to consume from one input partition (a Kafka topic partition).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InputOffset {
+    /// Topic.
+    pub topic: String,
+    /// Partition within the topic.
+    pub partition: i32,
+    /// First offset not yet reflected in the index.
+    pub next: i64,
 }
 
 impl Batch {
@@ -292,5 +308,6 @@ impl Batch {
             && self.dead_letters.is_empty()
             && self.streams.is_empty()
             && self.retired.is_empty()
+            && self.offsets.is_empty()
     }
 }

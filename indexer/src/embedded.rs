@@ -10,8 +10,11 @@ use crate::query::{SearchHits, SearchQuery, Trends, TrendsQuery, TrendsRange, MA
 use crate::{Index, IndexError};
 use async_trait::async_trait;
 use farol_common::metrics::metrics;
-use farol_common::model::{AggKind, Batch, BucketKey, DeadLetter, Event, Position, StreamState};
+use farol_common::model::{
+    AggKind, Batch, BucketKey, DeadLetter, Event, InputOffset, Position, StreamState,
+};
 use farol_common::time::{rfc3339, Millis, Window};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::path::Path;
@@ -69,6 +72,24 @@ struct State {
     pending_docs: usize,
     /// Template id → template text, for `kind=log_template` answers.
     template_texts: HashMap<String, String>,
+    offsets: HashMap<(String, i32), i64>,
+    durable_offsets: HashMap<(String, i32), i64>,
+    offsets_dirty: bool,
+}
+
+/// What a commit's payload holds: the per-stream state and, on the Kafka
+/// bus, the next input offset of every partition whose records the commit
+/// reflects. Without offsets it is written as the bare stream map, as
+/// before offsets existed.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Payload {
+    WithOffsets {
+        farol_payload: u32,
+        streams: HashMap<String, StreamState>,
+        input_offsets: Vec<InputOffset>,
+    },
+    Streams(HashMap<String, StreamState>),
 }
 
 struct Inner {
@@ -108,8 +129,22 @@ impl EmbeddedIndex {
         parser.set_conjunction_by_default();
         let mut state = State::default();
         if let Some(payload) = index.load_metas()?.payload {
-            let streams: HashMap<String, StreamState> = serde_json::from_str(&payload)
-                .map_err(|e| IndexError::Corrupt(format!("commit payload: {e}")))?;
+            let (streams, offsets) = match serde_json::from_str(&payload)
+                .map_err(|e| IndexError::Corrupt(format!("commit payload: {e}")))?
+            {
+                Payload::WithOffsets {
+                    streams,
+                    input_offsets,
+                    ..
+                } => (
+                    streams,
+                    input_offsets
+                        .into_iter()
+                        .map(|o| ((o.topic, o.partition), o.next))
+                        .collect(),
+                ),
+                Payload::Streams(streams) => (streams, HashMap::new()),
+            };
             for s in streams.values() {
                 for t in s.templates.iter().flatten() {
                     state.template_texts.insert(t.id.clone(), t.text());
@@ -117,6 +152,8 @@ impl EmbeddedIndex {
             }
             state.durable_streams = streams.clone();
             state.streams = streams;
+            state.durable_offsets = offsets.clone();
+            state.offsets = offsets;
         }
         let searcher = reader.searcher();
         let q = TermQuery::new(
@@ -252,6 +289,10 @@ impl Inner {
         for id in batch.retired {
             st.streams.remove(&id);
         }
+        for o in batch.offsets {
+            st.offsets.insert((o.topic, o.partition), o.next);
+            st.offsets_dirty = true;
+        }
         st.pending_docs += docs;
         metrics().index_pending.set(st.pending_docs as i64);
         Ok(())
@@ -281,11 +322,29 @@ impl Inner {
                 d.add_u64(f.count, st.counts.get(k));
                 writer.add_document(d)?;
             }
-            let payload = serde_json::to_string(&st.streams)
-                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            let payload = if st.offsets.is_empty() {
+                serde_json::to_string(&st.streams)
+            } else {
+                serde_json::to_string(&Payload::WithOffsets {
+                    farol_payload: 2,
+                    streams: st.streams.clone(),
+                    input_offsets: st
+                        .offsets
+                        .iter()
+                        .map(|((topic, partition), next)| InputOffset {
+                            topic: topic.clone(),
+                            partition: *partition,
+                            next: *next,
+                        })
+                        .collect(),
+                })
+            }
+            .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            st.offsets_dirty = false;
+            let offsets = st.offsets.clone();
             let positions: Vec<Position> = st.pending_positions.drain().map(|(_, p)| p).collect();
             st.pending_docs = 0;
-            (payload, positions, st.streams.clone())
+            (payload, positions, (st.streams.clone(), offsets))
         };
         let mut prepared = writer.prepare_commit()?;
         prepared.set_payload(&payload);
@@ -293,7 +352,8 @@ impl Inner {
         drop(writer);
         self.reader.reload()?;
         if let Ok(mut st) = self.state.write() {
-            st.durable_streams = snapshot;
+            st.durable_streams = snapshot.0;
+            st.durable_offsets = snapshot.1;
         }
         metrics().index_pending.set(0);
         metrics()
@@ -486,8 +546,21 @@ impl Index for EmbeddedIndex {
         self.inner
             .state
             .read()
-            .map(|s| !s.pending_positions.is_empty() || !s.dirty.is_empty() || s.pending_docs > 0)
+            .map(|s| {
+                !s.pending_positions.is_empty()
+                    || !s.dirty.is_empty()
+                    || s.pending_docs > 0
+                    || s.offsets_dirty
+            })
             .unwrap_or(false)
+    }
+
+    fn input_offsets(&self) -> HashMap<(String, i32), i64> {
+        self.inner
+            .state
+            .read()
+            .map(|s| s.durable_offsets.clone())
+            .unwrap_or_default()
     }
 
     fn stream_states(&self) -> HashMap<String, StreamState> {
@@ -558,6 +631,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn input_offsets_are_committed_with_the_state_they_reflect() {
+        let d = tempfile::tempdir().unwrap();
+        let off = |p: i32, next: i64| InputOffset {
+            topic: "farol.logs".into(),
+            partition: p,
+            next,
+        };
+        {
+            let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+            ix.apply(Batch {
+                streams: vec![state(20, 70_000)],
+                offsets: vec![off(0, 7), off(3, 2)],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+            assert!(ix.input_offsets().is_empty(), "not durable before commit");
+            ix.commit().await.unwrap();
+            // Staged but never committed: must not survive.
+            ix.apply(Batch {
+                offsets: vec![off(0, 9)],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+            assert!(ix.has_pending(), "a moved offset alone is worth a commit");
+        }
+        let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+        let want: HashMap<(String, i32), i64> = [
+            (("farol.logs".to_string(), 0), 7),
+            (("farol.logs".to_string(), 3), 2),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(ix.input_offsets(), want);
+        assert_eq!(ix.stream_states()["web:1"].applied_end, 20);
+    }
+
+    #[tokio::test]
     async fn counts_and_positions_survive_reopen_and_rewrites_are_idempotent() {
         let d = tempfile::tempdir().unwrap();
         {
@@ -568,6 +680,7 @@ mod tests {
                 dead_letters: vec![],
                 streams: vec![state(20, 70_000)],
                 retired: vec![],
+                offsets: vec![],
             })
             .await
             .unwrap();
@@ -580,6 +693,7 @@ mod tests {
                 dead_letters: vec![],
                 streams: vec![state(30, 80_000)],
                 retired: vec![],
+                offsets: vec![],
             })
             .await
             .unwrap();
@@ -587,6 +701,7 @@ mod tests {
         }
         let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
         assert_eq!(ix.stream_states()["web:1"].applied_end, 30);
+        assert!(ix.input_offsets().is_empty());
         let t = ix
             .trends(TrendsQuery {
                 kind: AggKind::LogClass,

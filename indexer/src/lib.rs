@@ -46,6 +46,13 @@ pub trait Index: Send + Sync {
     fn has_pending(&self) -> bool;
     /// The durable per-stream state a processor resumes from.
     fn stream_states(&self) -> HashMap<String, StreamState>;
+    /// The next input offset of each Kafka topic partition, stored in the
+    /// same commit as the state it produced (see `farol_common::bus::kafka`):
+    /// a consumer resumes from exactly these. Backends that do not store
+    /// offsets with their state return none (the default).
+    fn input_offsets(&self) -> HashMap<(String, i32), i64> {
+        HashMap::new()
+    }
     /// Answers `/trends`.
     async fn trends(&self, q: TrendsQuery) -> Result<Trends, IndexError>;
     /// Answers `/search`: matching events as JSON, newest first, and how

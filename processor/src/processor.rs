@@ -131,6 +131,12 @@ impl Processor {
         self.pending_records
     }
 
+    /// True while some stream holds leading lines without a timestamp back
+    /// (they are in no batch yet, so no input offset may pass them).
+    pub fn holding(&self) -> bool {
+        self.streams.values().any(|c| !c.held.is_empty())
+    }
+
     /// Payload bytes of the records handled since the last flush.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes

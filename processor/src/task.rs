@@ -1,10 +1,17 @@
 //! The streaming processor: one task per bus partition drives a
 //! [`Processor`] and hands its batches to the index through a bounded channel,
 //! so a slow index slows the consumers and, through the bus, the sources.
+//!
+//! On a Kafka partition each batch also carries the partition's next input
+//! offset: the offset just past the last record whose effects are in this
+//! batch or an earlier one. While the processor holds leading untimed lines
+//! back (they are in no batch yet) the offset stays where it was, so a restart
+//! from the stored offset reads them again; records after them that were
+//! already applied are skipped then by their stream's `applied_end`.
 
 use crate::processor::Processor;
 use farol_common::bus::Consumer;
-use farol_common::model::Batch;
+use farol_common::model::{Batch, InputOffset};
 use farol_common::time::now_ms;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -14,6 +21,34 @@ pub const MAX_BATCH_RECORDS: usize = 5_000;
 /// Flushes a batch once its records carried this many payload bytes.
 pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
+/// Input offsets of one partition: what was consumed and what was sent.
+struct Offsets {
+    topic: Option<String>,
+    partition: i32,
+    consumed: Option<u64>,
+    sent: Option<u64>,
+}
+
+impl Offsets {
+    /// Stamps `b` with the partition's next offset when it moved.
+    fn stamp(&mut self, b: &mut Batch, proc: &Processor) {
+        let (Some(topic), Some(consumed)) = (&self.topic, self.consumed) else {
+            return;
+        };
+        if proc.holding() || self.sent == Some(consumed) {
+            return;
+        }
+        b.offsets.push(InputOffset {
+            topic: topic.clone(),
+            partition: self.partition,
+            next: i64::try_from(consumed)
+                .unwrap_or(i64::MAX)
+                .saturating_add(1),
+        });
+        self.sent = Some(consumed);
+    }
+}
+
 /// Consumes one partition until the bus closes, flushing every `flush_every`.
 pub async fn run_partition(
     mut consumer: Box<dyn Consumer>,
@@ -21,22 +56,33 @@ pub async fn run_partition(
     sink: mpsc::Sender<Batch>,
     flush_every: Duration,
 ) {
+    let mut offsets = Offsets {
+        topic: consumer.topic().map(str::to_string),
+        partition: i32::try_from(consumer.partition()).unwrap_or(i32::MAX),
+        consumed: None,
+        sent: None,
+    };
     let mut timer = tokio::time::interval(flush_every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             d = consumer.recv() => match d {
                 Some(d) => {
+                    offsets.consumed = Some(d.offset);
                     proc.handle(d.record, now_ms());
-                    if (proc.pending_records() >= MAX_BATCH_RECORDS
-                        || proc.pending_bytes() >= MAX_BATCH_BYTES)
-                        && sink.send(proc.flush()).await.is_err()
+                    if proc.pending_records() >= MAX_BATCH_RECORDS
+                        || proc.pending_bytes() >= MAX_BATCH_BYTES
                     {
-                        return;
+                        let mut b = proc.flush();
+                        offsets.stamp(&mut b, &proc);
+                        if sink.send(b).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 None => {
-                    let b = proc.flush();
+                    let mut b = proc.flush();
+                    offsets.stamp(&mut b, &proc);
                     if !b.is_empty() {
                         let _ = sink.send(b).await;
                     }
@@ -45,7 +91,8 @@ pub async fn run_partition(
             },
             _ = timer.tick() => {
                 proc.tick(now_ms());
-                let b = proc.flush();
+                let mut b = proc.flush();
+                offsets.stamp(&mut b, &proc);
                 if !b.is_empty() && sink.send(b).await.is_err() {
                     return;
                 }

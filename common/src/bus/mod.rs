@@ -2,19 +2,23 @@
 //! their partition and offset, and acknowledgements travel back to the source
 //! that published them once the records' effects are durable.
 //!
-//! This module defines the interface and the embedded, in-process
-//! implementation: partitions bounded in records and in bytes (a full
-//! partition makes `publish` wait, which is how backpressure reaches the
-//! sources) and an acknowledgement router. [`publish_paced`] is how sources
-//! publish: it records how long each source was held back.
+//! This module defines the interface; [`embedded`] is the in-process
+//! implementation (bounded partitions: a full partition makes `publish` wait,
+//! which is how backpressure reaches the sources), [`kafka`] the Kafka one,
+//! and [`ack`] routes acknowledgements back to sources. [`publish_paced`] is
+//! how sources publish: it records how long each source was held back.
+
+pub mod ack;
+pub mod embedded;
+pub mod kafka;
+
+pub use ack::{AckRouter, Acknowledge};
+pub use embedded::{embedded, EmbeddedConsumer, EmbeddedProducer};
 
 use crate::metrics::metrics;
-use crate::model::{Position, RawRecord};
+use crate::model::RawRecord;
 use async_trait::async_trait;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Bus failures.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +26,12 @@ pub enum BusError {
     /// Every consumer is gone; nothing can be published any more.
     #[error("bus closed")]
     Closed,
+    /// The Kafka client failed (configuration, admin request, producing).
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// The broker refused a record for good; nothing after it is acknowledged.
+    #[error("kafka delivery failed: {0}")]
+    Delivery(String),
 }
 
 /// A record as a consumer sees it.
@@ -50,52 +60,13 @@ pub trait Producer: Send + Sync {
 pub trait Consumer: Send {
     /// The partition this consumer reads.
     fn partition(&self) -> u32;
+    /// The Kafka topic this consumer reads (`None` on the embedded bus,
+    /// whose offsets are not stored).
+    fn topic(&self) -> Option<&str> {
+        None
+    }
     /// The next record, or `None` once every producer is gone and the partition is drained.
     async fn recv(&mut self) -> Option<Delivery>;
-}
-
-/// Routes acknowledged positions back to the source that produced them.
-#[derive(Clone, Default)]
-pub struct AckRouter {
-    routes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Position>>>>,
-    taps: Arc<Mutex<Vec<mpsc::UnboundedSender<Position>>>>,
-}
-
-impl AckRouter {
-    /// Registers a source; its acknowledged positions arrive on the returned receiver.
-    pub fn register(&self, source: &str) -> mpsc::UnboundedReceiver<Position> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        if let Ok(mut r) = self.routes.lock() {
-            r.insert(source.to_string(), tx);
-        }
-        rx
-    }
-
-    /// A copy of every acknowledgement, for observers (the end-to-end bench).
-    pub fn tap(&self) -> mpsc::UnboundedReceiver<Position> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        if let Ok(mut t) = self.taps.lock() {
-            t.push(tx);
-        }
-        rx
-    }
-
-    /// Acknowledges positions whose records are durable downstream.
-    pub fn ack(&self, positions: impl IntoIterator<Item = Position>) {
-        let Ok(routes) = self.routes.lock() else {
-            return;
-        };
-        let taps = self.taps.lock().map(|t| t.clone()).unwrap_or_default();
-        for p in positions {
-            for t in &taps {
-                let _ = t.send(p.clone());
-            }
-            if let Some(tx) = routes.get(&p.source) {
-                // A source that has shut down no longer needs its acks.
-                let _ = tx.send(p);
-            }
-        }
-    }
 }
 
 /// Picks the partition for a stream key (FNV-1a, stable across runs).
@@ -106,99 +77,6 @@ pub fn partition_for(key: &str, partitions: u32) -> u32 {
         h = h.wrapping_mul(0x100000001b3);
     }
     (h % u64::from(partitions.max(1))) as u32
-}
-
-struct Partition {
-    tx: mpsc::Sender<Delivery>,
-    next_offset: AtomicU64,
-    bytes: Arc<Semaphore>,
-    max_bytes: usize,
-}
-
-/// Producer of the embedded bus.
-#[derive(Clone)]
-pub struct EmbeddedProducer {
-    partitions: Arc<Vec<Partition>>,
-}
-
-/// Consumer of one embedded partition.
-pub struct EmbeddedConsumer {
-    partition: u32,
-    rx: mpsc::Receiver<Delivery>,
-}
-
-/// Creates an embedded bus with `partitions` partitions of at most
-/// `capacity` records and `max_bytes` payload bytes each.
-pub fn embedded(
-    partitions: u32,
-    capacity: usize,
-    max_bytes: usize,
-) -> (EmbeddedProducer, Vec<EmbeddedConsumer>) {
-    let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS);
-    let n = partitions.max(1);
-    let mut parts = Vec::with_capacity(n as usize);
-    let mut consumers = Vec::with_capacity(n as usize);
-    for p in 0..n {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        parts.push(Partition {
-            tx,
-            next_offset: AtomicU64::new(0),
-            bytes: Arc::new(Semaphore::new(max_bytes)),
-            max_bytes,
-        });
-        consumers.push(EmbeddedConsumer { partition: p, rx });
-    }
-    (
-        EmbeddedProducer {
-            partitions: Arc::new(parts),
-        },
-        consumers,
-    )
-}
-
-#[async_trait]
-impl Producer for EmbeddedProducer {
-    async fn publish(&self, record: RawRecord) -> Result<(), BusError> {
-        let p = partition_for(&record.stream, self.partitions.len() as u32);
-        let part = &self.partitions[p as usize];
-        let want = record.payload.len().clamp(1, part.max_bytes) as u32;
-        let budget = part
-            .bytes
-            .clone()
-            .acquire_many_owned(want)
-            .await
-            .map_err(|_| BusError::Closed)?;
-        // Reserve first so offsets follow queue order even with concurrent publishers.
-        let permit = part.tx.reserve().await.map_err(|_| BusError::Closed)?;
-        let offset = part.next_offset.fetch_add(1, Ordering::Relaxed);
-        permit.send(Delivery {
-            partition: p,
-            offset,
-            record,
-            budget: Some(budget),
-        });
-        let depth = part.tx.max_capacity() - part.tx.capacity();
-        metrics()
-            .bus_depth
-            .with_label_values(&[&p.to_string()])
-            .set(depth as i64);
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Consumer for EmbeddedConsumer {
-    fn partition(&self) -> u32 {
-        self.partition
-    }
-    async fn recv(&mut self) -> Option<Delivery> {
-        let d = self.rx.recv().await;
-        metrics()
-            .bus_depth
-            .with_label_values(&[&self.partition.to_string()])
-            .set(self.rx.len() as i64);
-        d
-    }
 }
 
 /// Publishes through `producer`, recording in `farol_source_paused` and
@@ -230,6 +108,7 @@ pub async fn publish_paced(producer: &dyn Producer, record: RawRecord) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Position;
     use crate::model::RecordKind;
 
     fn rec(stream: &str, end: u64) -> RawRecord {
