@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The Elasticsearch-API emulators the indexer tests run against (BRIEF §8);
+# FAROL_TEST_ES_URL points those tests at a real cluster instead.
+if [ -z "${FAROL_TEST_ES_URL:-}" ]; then
+    eval "$(./scripts/install-es-emulators.sh)"
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

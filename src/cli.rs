@@ -1,6 +1,6 @@
 //! Command-line surface: argument types and dispatch to the subcommands.
 
-use crate::{batch, bench, pipeline, sources};
+use crate::{batch, bench, pipeline, serve, sources};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use farol_common::config::{self, Config, ConfigError};
@@ -19,6 +19,8 @@ pub struct Cli {
 enum Command {
     /// Every component in one process (embedded bus and index unless configured).
     Run(RunArgs),
+    /// The API and dashboard answered from Elasticsearch alone (needs [elasticsearch]).
+    Serve(ServeArgs),
     /// Re-process historical files through the same parsing and windowing.
     Batch(BatchArgs),
     /// End-to-end load generator: write → durable latency (HdrHistogram) and throughput.
@@ -54,6 +56,15 @@ pub struct RunArgs {
     /// JSON-lines post files to tail; each file is a source named after its stem.
     #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
     pub posts: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// API address; port 0 picks a free one (printed as `listening on http://…`).
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 /// Output of `farol batch`.
@@ -154,6 +165,28 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let outcome = rt.block_on(pipeline::run(cfg, demo));
             // A task stuck in a blocking call (a hung disk past the shutdown
             // deadline) must not keep the process alive.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            outcome?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            let mut cfg = match load_config(&args.common) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            if let Some(l) = &args.listen {
+                cfg.api.listen = l.clone();
+            }
+            let errs = config::validate(&cfg);
+            if !errs.is_empty() {
+                report(&errs);
+                return Ok(ExitCode::FAILURE);
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let outcome = rt.block_on(serve::run(cfg));
             rt.shutdown_timeout(std::time::Duration::from_secs(1));
             outcome?;
             Ok(ExitCode::SUCCESS)

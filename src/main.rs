@@ -5,6 +5,7 @@ mod batch;
 mod bench;
 mod cli;
 mod pipeline;
+mod serve;
 mod sources;
 mod supervisor;
 
