@@ -581,9 +581,10 @@ pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
             // Keys arrive as written (`SHUTDOWN_TIMEOUT`); roots are lower case.
             .filter(|k| {
                 let k = k.as_str().to_ascii_lowercase();
-                ENV_ROOTS
-                    .iter()
-                    .any(|r| k == *r || k.starts_with(&format!("{r}__")))
+                ENV_ROOTS.iter().any(|r| {
+                    // `split` has already turned `__` into `.` here.
+                    k == *r || k.starts_with(&format!("{r}__")) || k.starts_with(&format!("{r}."))
+                })
             }),
     );
     extract(fig)
