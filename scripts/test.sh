@@ -10,7 +10,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The Elasticsearch-API emulators the indexer tests run against (BRIEF §8);
 # FAROL_TEST_ES_URL points those tests at a real cluster instead.
 if [ -z "${FAROL_TEST_ES_URL:-}" ]; then
-    eval "$(./scripts/install-es-emulators.sh)"
+    emulators=$(./scripts/install-es-emulators.sh)
+    eval "$emulators"
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
