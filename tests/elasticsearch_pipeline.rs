@@ -164,7 +164,9 @@ fn hundred_thousand_lines(flavor: Flavor) {
     let data2 = dir.path().join("data2");
     {
         let f = Farol::start_with_env(&data2, &["--logs", log_arg], &env);
-        checkpoint_at_end(&data2, size);
+        await_value(Duration::from_secs(300), "every line seen again", || {
+            (f.metric_sum("farol_replays_skipped_total", "big") >= LINES as f64).then_some(())
+        });
         es.refresh();
         assert_eq!(f.totals("log_class", "big"), want, "{flavor:?}: rerun");
     }
