@@ -12,11 +12,17 @@ cargo clippy --workspace --all-targets -- -D warnings
 # FAROL_TEST_KAFKA_BROKERS points them at a real cluster instead.
 FAROL_TANSU_BIN=$(./scripts/install-tansu.sh)
 export FAROL_TANSU_BIN
+# The Elasticsearch-API emulators the indexer tests run against (BRIEF §8);
+# FAROL_TEST_ES_URL points those tests at a real cluster instead.
+if [ -z "${FAROL_TEST_ES_URL:-}" ]; then
+    emulators=$(./scripts/install-es-emulators.sh)
+    eval "$emulators"
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 scripts/install-chromium.sh # headless browser for tests/dashboard.rs
-cargo test --workspace --lib --bins --tests 2>&1 | tee "$log" || status=$?
+cargo test --no-fail-fast --workspace --lib --bins --tests 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

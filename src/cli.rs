@@ -1,6 +1,6 @@
 //! Command-line surface: argument types and dispatch to the subcommands.
 
-use crate::{batch, bench, detect, ingest_cmd, pipeline, sources};
+use crate::{batch, bench, detect, ingest_cmd, pipeline, serve, sources};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use farol_common::config::{self, Config, ConfigError};
@@ -21,6 +21,8 @@ enum Command {
     Run(RunArgs),
     /// Only the sources, publishing raw records to Kafka (needs [kafka]).
     Ingest(IngestArgs),
+    /// The API and dashboard answered from Elasticsearch alone (needs [elasticsearch]).
+    Serve(ServeArgs),
     /// Re-process historical files through the same parsing and windowing.
     Batch(BatchArgs),
     /// End-to-end load generator: write → durable latency (HdrHistogram) and throughput.
@@ -58,6 +60,15 @@ pub struct RunArgs {
     /// JSON-lines post files to tail; each file is a source named after its stem.
     #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
     pub posts: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// API address; port 0 picks a free one (printed as `listening on http://…`).
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 /// Output of `farol batch`.
@@ -205,6 +216,28 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             let outcome = rt.block_on(ingest_cmd::run(cfg));
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            outcome?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            let mut cfg = match load_config(&args.common) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            if let Some(l) = &args.listen {
+                cfg.api.listen = l.clone();
+            }
+            let errs = config::validate(&cfg);
+            if !errs.is_empty() {
+                report(&errs);
+                return Ok(ExitCode::FAILURE);
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let outcome = rt.block_on(serve::run(cfg));
             rt.shutdown_timeout(std::time::Duration::from_secs(1));
             outcome?;
             Ok(ExitCode::SUCCESS)

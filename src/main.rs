@@ -9,6 +9,7 @@ mod cli;
 mod detect;
 mod ingest_cmd;
 mod pipeline;
+mod serve;
 mod sources;
 mod supervisor;
 

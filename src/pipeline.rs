@@ -22,9 +22,11 @@ use crate::supervisor::{Failure, Supervisor};
 use anyhow::{bail, Context};
 use farol_common::bus::kafka::{self, KafkaProducer};
 use farol_common::bus::{self, AckRouter, Consumer, Producer};
-use farol_common::config::Config;
+use farol_common::config::{Config, ElasticsearchConfig};
 use farol_common::health::Health;
 use farol_common::model::RecordKind;
+use farol_indexer::elasticsearch::client::EsSettings;
+use farol_indexer::elasticsearch::ElasticsearchIndex;
 use farol_indexer::embedded::EmbeddedIndex;
 use farol_indexer::sink::run_sink;
 use farol_indexer::Index;
@@ -59,8 +61,50 @@ pub fn open_index(cfg: &Config) -> anyhow::Result<EmbeddedIndex> {
     })
 }
 
+/// The Elasticsearch settings of a config, with credentials read from the
+/// variables it names.
+pub fn es_settings(es: &ElasticsearchConfig) -> anyhow::Result<EsSettings> {
+    let var = |name: &Option<String>| -> anyhow::Result<Option<String>> {
+        match name {
+            Some(n) => std::env::var(n)
+                .map(Some)
+                .with_context(|| format!("reading the environment variable {n}")),
+            None => Ok(None),
+        }
+    };
+    Ok(EsSettings {
+        url: es.url.clone(),
+        index_prefix: es.index_prefix.clone(),
+        username: es.username.clone(),
+        password: var(&es.password_env)?,
+        api_key: var(&es.api_key_env)?,
+        ca_file: es.ca_file.clone(),
+        bulk_max_docs: es.bulk_max_docs,
+        bulk_max_bytes: es.bulk_max_bytes,
+        bulk_concurrency: es.bulk_concurrency,
+        retry_for: es.retry_for,
+        request_timeout: es.request_timeout,
+    })
+}
+
+/// Opens the configured index: Elasticsearch when `[elasticsearch]` is
+/// set, otherwise the embedded index of the data dir.
+pub async fn open_configured_index(cfg: &Config) -> anyhow::Result<Arc<dyn Index>> {
+    match &cfg.elasticsearch {
+        Some(es) => {
+            let settings = es_settings(es)?;
+            let index = ElasticsearchIndex::open(&settings)
+                .await
+                .with_context(|| format!("opening the Elasticsearch index at {}", es.url))?;
+            tracing::info!(url = %es.url, prefix = %es.index_prefix, "using the Elasticsearch index");
+            Ok(Arc::new(index))
+        }
+        None => Ok(Arc::new(open_index(cfg)?)),
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -81,7 +125,7 @@ pub(crate) async fn shutdown_signal() {
 /// The components of one running process, wired and started.
 pub struct Running {
     /// The index.
-    pub index: Arc<EmbeddedIndex>,
+    pub index: Arc<dyn Index>,
     /// Component health.
     pub health: Health,
     /// Window parameters.
@@ -101,12 +145,12 @@ pub struct Running {
 
 /// Opens the index and starts the sink, the processors and every source.
 pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
-    if cfg.elasticsearch.is_some() {
-        bail!("the Elasticsearch index is not part of this build yet; remove [elasticsearch] to use the embedded index");
+    if cfg.kafka.is_some() && cfg.elasticsearch.is_some() {
+        bail!("the Kafka bus with the Elasticsearch index is not part of this build yet; configure one of [kafka] and [elasticsearch]");
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
-    let index = Arc::new(open_index(cfg)?);
+    let index = open_configured_index(cfg).await?;
     let health = Health::default();
     let params = WindowParams::from_config(&cfg.windows);
     let parsers = Parsers::new(cfg.logs.iter().map(|l| (l.name.as_str(), &l.format)))
@@ -127,7 +171,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         farol_indexer::sink::COMPONENT,
         farol_indexer::sink::COMPONENT.into(),
         run_sink(
-            index.clone() as Arc<dyn Index>,
+            index.clone(),
             sink_rx,
             bus.index_acks.clone(),
             cfg.index.commit_interval,
@@ -377,7 +421,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         .chain(cfg.posts.iter().map(|p| p.name.clone()))
         .collect();
     let app = api::router(api::AppState {
-        index: running.index.clone() as Arc<dyn Index>,
+        index: running.index.clone(),
         health: running.health.clone(),
         windows: running.params.windows.clone(),
         bucket_ms: running.params.bucket,

@@ -203,15 +203,118 @@ fn default_deadletter_topic() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticsearchConfig {
-    /// Base URL.
+    /// Base URL (`http://` or `https://`).
     pub url: String,
     /// Index name prefix.
     #[serde(default = "default_index_prefix")]
     pub index_prefix: String,
+    /// Basic-auth user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The environment variable holding the basic-auth password (never the password itself).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The environment variable holding an API key (base64 `id:key`).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// PEM file of the CA that signed the server's certificate.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Most documents in one bulk request.
+    #[serde(default = "default_bulk_max_docs")]
+    pub bulk_max_docs: usize,
+    /// Most bytes in one bulk request.
+    #[serde(default = "default_bulk_max_bytes")]
+    pub bulk_max_bytes: usize,
+    /// Bulk requests in flight at once.
+    #[serde(default = "default_bulk_concurrency")]
+    pub bulk_concurrency: usize,
+    /// How long a failing request is retried (429, 5xx, connection errors)
+    /// before the pipeline stops.
+    #[serde(default = "default_retry_for", with = "humantime_serde")]
+    pub retry_for: Duration,
+    /// Timeout of one request.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 fn default_index_prefix() -> String {
     "farol".into()
+}
+fn default_bulk_max_docs() -> usize {
+    2000
+}
+fn default_bulk_max_bytes() -> usize {
+    5 * 1024 * 1024
+}
+fn default_bulk_concurrency() -> usize {
+    2
+}
+fn default_retry_for() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn validate_elasticsearch(es: &ElasticsearchConfig, errs: &mut Vec<ConfigError>) {
+    if !(es.url.starts_with("http://") || es.url.starts_with("https://")) {
+        errs.push(ConfigError::new(
+            "elasticsearch.url",
+            format!("'{}' is not an http:// or https:// URL", es.url),
+        ));
+    }
+    let prefix_ok = !es.index_prefix.is_empty()
+        && es
+            .index_prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !es.index_prefix.starts_with(['-', '_']);
+    if !prefix_ok {
+        errs.push(ConfigError::new(
+            "elasticsearch.index_prefix",
+            "must be lower-case letters, digits, '-' or '_', not starting with '-' or '_'",
+        ));
+    }
+    for (key, var) in [
+        ("elasticsearch.password_env", &es.password_env),
+        ("elasticsearch.api_key_env", &es.api_key_env),
+    ] {
+        if let Some(v) = var {
+            if std::env::var_os(v).is_none() {
+                errs.push(ConfigError::new(
+                    key,
+                    format!("environment variable {v} is not set"),
+                ));
+            }
+        }
+    }
+    if es.password_env.is_some() && es.username.is_none() {
+        errs.push(ConfigError::new(
+            "elasticsearch.username",
+            "is needed with password_env",
+        ));
+    }
+    if es.api_key_env.is_some() && es.username.is_some() {
+        errs.push(ConfigError::new(
+            "elasticsearch.api_key_env",
+            "set either an API key or a username, not both",
+        ));
+    }
+    if let Some(ca) = &es.ca_file {
+        if !ca.is_file() {
+            errs.push(ConfigError::new(
+                "elasticsearch.ca_file",
+                format!("{} is not a readable file", ca.display()),
+            ));
+        }
+    }
+    if es.bulk_max_docs == 0 || es.bulk_concurrency == 0 || es.bulk_max_bytes < 1024 {
+        errs.push(ConfigError::new(
+            "elasticsearch.bulk_max_docs",
+            "bulk_max_docs and bulk_concurrency must be at least 1, bulk_max_bytes at least 1024",
+        ));
+    }
 }
 
 /// How log lines are parsed.
@@ -677,6 +780,9 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             "api.listen",
             format!("'{}' is not an address like 127.0.0.1:8080", cfg.api.listen),
         ));
+    }
+    if let Some(es) = &cfg.elasticsearch {
+        validate_elasticsearch(es, &mut errs);
     }
     if cfg.shutdown_timeout.is_zero() {
         errs.push(ConfigError::new(

@@ -6,14 +6,14 @@
 
 use crate::counts::{top, Counts};
 use crate::params::check_query_text;
-use crate::query::{SearchHits, SearchQuery, Trends, TrendsQuery, TrendsRange, MAX_SEARCH_BYTES};
+use crate::query::{SearchHits, SearchQuery, Trends, TrendsQuery, MAX_SEARCH_BYTES};
 use crate::{Index, IndexError};
 use async_trait::async_trait;
 use farol_common::metrics::metrics;
 use farol_common::model::{
     AggKind, Batch, BucketKey, DeadLetter, Event, InputOffset, Position, StreamState,
 };
-use farol_common::time::{rfc3339, Millis, Window};
+use farol_common::time::rfc3339;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
@@ -364,36 +364,16 @@ impl Inner {
         Ok(positions)
     }
 
-    /// The most recent closed `window` that holds data, among the streams of
-    /// sources that count `kind` (and of `source` when given): sources never
-    /// hold each other back.
-    fn last_closed(
-        &self,
-        st: &State,
-        kind: AggKind,
-        source: Option<&str>,
-        window: &Window,
-    ) -> Option<(Millis, Millis)> {
-        st.streams
-            .values()
-            .filter(|s| source.is_none_or(|x| x == s.source))
-            .filter(|s| st.counts.has_source(kind, &s.source))
-            .filter_map(|s| Some(window.last_closed_holding(s.watermark?, s.max_ts)))
-            .max_by_key(|span| span.1)
-    }
-
     fn trends(&self, q: &TrendsQuery) -> Result<Trends, IndexError> {
         let st = self.state.read().map_err(lock_err)?;
-        let (window, span) = match &q.range {
-            TrendsRange::Between { from, to } => (None, Some((*from, *to))),
-            TrendsRange::Window { window, at } => {
-                let span = match at {
-                    Some(at) => Some(window.containing(*at)),
-                    None => self.last_closed(&st, q.kind, q.source.as_deref(), window),
-                };
-                (Some(window.name.clone()), span)
-            }
-        };
+        let (window, span) = crate::trends::plan(&q.range, |window| {
+            crate::trends::last_closed(
+                st.streams.values(),
+                |src| st.counts.has_source(q.kind, src),
+                q.source.as_deref(),
+                window,
+            )
+        });
         let mut items = match span {
             Some((from, to)) => top(
                 st.counts.totals(q.kind, q.source.as_deref(), from, to),
@@ -584,7 +564,9 @@ impl Index for EmbeddedIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::TrendsRange;
     use farol_common::model::{LogEvent, Post};
+    use farol_common::time::{Millis, Window};
 
     fn log(id: &str, ts: Millis, msg: &str) -> Event {
         Event::Log(LogEvent {

@@ -1,13 +1,16 @@
 //! The index seam of Farol: write events, dead letters and base-bucket
 //! counts idempotently and durably, then answer trends and search queries.
-//! [`embedded`] is the in-process implementation on tantivy; the sink task
+//! [`embedded`] is the in-process implementation on tantivy, [`elasticsearch`]
+//! the one on an Elasticsearch-API server; the sink task
 //! in [`sink`] drives any implementation and acknowledges what is durable.
 
 pub mod counts;
+pub mod elasticsearch;
 pub mod embedded;
 pub mod params;
 pub mod query;
 pub mod sink;
+pub mod trends;
 
 use async_trait::async_trait;
 use farol_common::model::{Batch, Position, StreamState};
@@ -30,6 +33,9 @@ pub enum IndexError {
     /// The search text is not a valid query; the message is for the user.
     #[error("{0}")]
     Query(String),
+    /// The Elasticsearch server failed or refused a request.
+    #[error("{0}")]
+    Elasticsearch(#[from] elasticsearch::client::EsError),
     /// A background task failed.
     #[error("index task: {0}")]
     Task(String),

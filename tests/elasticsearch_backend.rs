@@ -1,0 +1,274 @@
+//! The Elasticsearch index backend against real Elasticsearch-API servers
+//! (osmem-server and noida-db, or `FAROL_TEST_ES_URL`): templates installed,
+//! events, dead letters and counters written, stream state persisted and
+//! resumed, rewrites idempotent, and documents rejected for good
+//! dead-lettered with their reason.
+
+mod es_support;
+
+use es_support::{servers, unique_prefix, EsServer, Flavor};
+use farol_common::model::{AggKind, Batch, BucketKey, Event, LogEvent, StreamState};
+use farol_indexer::elasticsearch::client::EsSettings;
+use farol_indexer::elasticsearch::{es_metrics, ElasticsearchIndex};
+use farol_indexer::{Index, TrendsQuery, TrendsRange};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// 2001-01-01T00:00:00Z.
+const T0: i64 = 978_307_200_000;
+const CLASSES: [&str; 4] = ["INFO", "WARN", "ERROR", "DEBUG"];
+
+fn settings(url: &str, prefix: &str) -> EsSettings {
+    EsSettings {
+        url: url.into(),
+        index_prefix: prefix.into(),
+        bulk_max_docs: 70,
+        bulk_max_bytes: 64 * 1024,
+        bulk_concurrency: 2,
+        retry_for: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(30),
+        ..EsSettings::default()
+    }
+}
+
+fn log(source: &str, i: u64, level: Option<&str>) -> Event {
+    Event::Log(LogEvent {
+        id: format!("{source}:{i}"),
+        source: source.into(),
+        file: "app.log".into(),
+        line_no: i + 1,
+        offset: i * 100,
+        ts: T0 + i as i64 * 1000,
+        ts_from_line: true,
+        class: CLASSES[(i % 4) as usize].into(),
+        level: level.map(str::to_string),
+        message: format!("request {i} done"),
+        fields: Default::default(),
+        truncated: false,
+        template: None,
+        template_id: None,
+    })
+}
+
+/// Events `range` of source `src` with their count increments and stream state.
+fn batch(src: &str, range: std::ops::Range<u64>, truth: &mut BTreeMap<String, u64>) -> Batch {
+    let mut counts: BTreeMap<BucketKey, u64> = BTreeMap::new();
+    let mut events = Vec::new();
+    for i in range.clone() {
+        let e = log(src, i, Some("info"));
+        let class = CLASSES[(i % 4) as usize];
+        *counts
+            .entry(BucketKey {
+                bucket_start: e.ts() - e.ts().rem_euclid(10_000),
+                kind: AggKind::LogClass,
+                source: src.into(),
+                key: class.into(),
+            })
+            .or_insert(0) += 1;
+        *truth.entry(class.to_string()).or_insert(0) += 1;
+        events.push(e);
+    }
+    let last = T0 + (range.end as i64 - 1) * 1000;
+    Batch {
+        events,
+        counts: counts.into_iter().collect(),
+        dead_letters: vec![],
+        streams: vec![(
+            format!("{src}:stream"),
+            StreamState {
+                source: src.into(),
+                applied_end: range.end * 100,
+                line_no: range.end,
+                max_ts: Some(last),
+                last_ts: Some(last),
+                watermark: Some(last - 30_000),
+                wall_ms: None,
+                templates: None,
+            },
+        )],
+        retired: vec![],
+        offsets: vec![],
+    }
+}
+
+fn totals(rt: &tokio::runtime::Runtime, ix: &dyn Index, src: &str) -> BTreeMap<String, u64> {
+    let t = rt
+        .block_on(ix.trends(TrendsQuery {
+            kind: AggKind::LogClass,
+            source: Some(src.into()),
+            limit: 100,
+            range: TrendsRange::Between {
+                from: 0,
+                to: 4_102_444_800_000,
+            },
+        }))
+        .expect("trends");
+    t.items.into_iter().map(|i| (i.key, i.count)).collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn counts_state_and_rewrites_on_every_server() {
+    for flavor in servers() {
+        counts_state_and_rewrites(flavor);
+    }
+}
+
+fn counts_state_and_rewrites(flavor: Flavor) {
+    let es = EsServer::start(flavor);
+    let rt = runtime();
+    let prefix = unique_prefix("backend");
+    let s = settings(&es.url, &prefix);
+    let mut truth = BTreeMap::new();
+    {
+        let ix = rt.block_on(ElasticsearchIndex::open(&s)).expect("open");
+        for tpl in ["logs", "posts", "deadletter", "trends", "state"] {
+            let (st, v) = es.req("GET", &format!("/_index_template/{prefix}-{tpl}"), None);
+            assert_eq!(st, 200, "{flavor:?}: template {tpl}: {v}");
+        }
+        for part in [0..300, 300..450, 450..500] {
+            rt.block_on(ix.apply(batch("app", part, &mut truth)))
+                .expect("apply");
+            let acked = rt.block_on(ix.commit()).expect("commit");
+            assert_eq!(acked.len(), 1, "{flavor:?}");
+        }
+        assert_eq!(acked_end(&ix), 50_000, "{flavor:?}");
+        es.refresh();
+        assert_eq!(totals(&rt, &ix, "app"), truth, "{flavor:?}");
+    }
+    assert_eq!(
+        es.count(&format!("{prefix}-logs-*"), None),
+        500,
+        "{flavor:?}"
+    );
+    let class_count = es.count(
+        &format!("{prefix}-logs-*"),
+        Some(json!({"term": {"class": "ERROR"}})),
+    );
+    assert_eq!(class_count, truth["ERROR"], "{flavor:?}");
+
+    // A restart resumes from the persisted state; rewriting the same events
+    // (a replay) replaces documents and counts nothing twice.
+    let ix = rt.block_on(ElasticsearchIndex::open(&s)).expect("reopen");
+    assert_eq!(acked_end(&ix), 50_000, "{flavor:?}: state resumed");
+    let mut again = batch("app", 0..500, &mut BTreeMap::new());
+    again.counts.clear();
+    rt.block_on(ix.apply(again)).expect("apply");
+    rt.block_on(ix.commit()).expect("commit");
+    es.refresh();
+    assert_eq!(
+        es.count(&format!("{prefix}-logs-*"), None),
+        500,
+        "{flavor:?}"
+    );
+    assert_eq!(totals(&rt, &ix, "app"), truth, "{flavor:?}");
+
+    // The window form: the last closed 1m window that holds data.
+    let w = rt
+        .block_on(ix.trends(TrendsQuery {
+            kind: AggKind::LogClass,
+            source: None,
+            limit: 10,
+            range: TrendsRange::Window {
+                window: farol_common::time::Window {
+                    name: "1m".into(),
+                    size: 60_000,
+                    slide: 10_000,
+                },
+                at: None,
+            },
+        }))
+        .expect("window trends");
+    // Watermark T0+469s: windows end on 10 s boundaries at or before it.
+    assert_eq!(w.to.as_deref(), Some("2001-01-01T00:07:40Z"), "{flavor:?}");
+    let n: u64 = w.items.iter().map(|i| i.count).sum();
+    assert_eq!(n, 60, "{flavor:?}: one event a second in a 1m window");
+}
+
+fn acked_end(ix: &ElasticsearchIndex) -> u64 {
+    ix.stream_states()
+        .get("app:stream")
+        .map(|s| s.applied_end)
+        .unwrap_or(0)
+}
+
+#[test]
+fn rejected_documents_are_dead_lettered_with_their_reason_on_every_server() {
+    for flavor in servers() {
+        rejected_documents_are_dead_lettered(flavor);
+    }
+}
+
+fn rejected_documents_are_dead_lettered(flavor: Flavor) {
+    let es = EsServer::start(flavor);
+    let rt = runtime();
+    let prefix = unique_prefix("mixed");
+    // A mapping conflict provoked on purpose: this month's log index exists
+    // with `level` as a number, so lines that carry a level are rejected.
+    let index = format!("{prefix}-logs-2001.01");
+    let (st, v) = es.req(
+        "PUT",
+        &format!("/{index}"),
+        Some(json!({"mappings": {"properties": {"level": {"type": "long"}}}})),
+    );
+    assert!(st < 300, "{flavor:?}: {v}");
+    let ix = rt
+        .block_on(ElasticsearchIndex::open(&settings(&es.url, &prefix)))
+        .expect("open");
+    let conflicts = ix.mapping_conflicts();
+    assert!(
+        conflicts
+            .iter()
+            .any(|c| c.index == index && c.field == "level"),
+        "{flavor:?}: the differing mapping is reported by name: {conflicts:?}"
+    );
+    let src = format!("mixed-{}", flavor as u8);
+    let events: Vec<Event> = (0..10)
+        .map(|i| log(&src, i, (i % 5 < 3).then_some("error")))
+        .collect();
+    let before = es_metrics().rejected.with_label_values(&[&src]).get();
+    rt.block_on(ix.apply(Batch {
+        events,
+        ..Batch::default()
+    }))
+    .expect("apply");
+    rt.block_on(ix.commit())
+        .expect("the commit succeeds: rejections are dead-lettered");
+    assert_eq!(es.count(&format!("{prefix}-logs-*"), None), 4, "{flavor:?}");
+    let dl = format!("{prefix}-deadletter-*");
+    assert_eq!(
+        es.count(&dl, Some(json!({"term": {"reason": "index_rejected"}}))),
+        6,
+        "{flavor:?}"
+    );
+    assert_eq!(
+        es_metrics().rejected.with_label_values(&[&src]).get() - before,
+        6,
+        "{flavor:?}: counted"
+    );
+    let (st, v) = es.req(
+        "POST",
+        &format!("/{dl}/_search"),
+        Some(json!({"size": 10, "query": {"match_all": {}}})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let hits = v["hits"]["hits"].as_array().expect("hits");
+    assert_eq!(hits.len(), 6, "{flavor:?}");
+    for h in hits {
+        let detail = h["_source"]["detail"].as_str().unwrap_or("");
+        assert!(
+            detail.contains("document_parsing_exception")
+                || detail.contains("mapper_parsing_exception"),
+            "{flavor:?}: reason kept: {detail}"
+        );
+        assert!(detail.contains(&index), "{detail}");
+    }
+}
