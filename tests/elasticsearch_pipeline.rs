@@ -11,7 +11,7 @@ mod support;
 use es_support::{servers, unique_prefix, EsServer, Flavor};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::{await_totals, await_value, farol_bin, Farol};
@@ -20,25 +20,7 @@ const LINES: u64 = 100_000;
 const LEVELS: [&str; 7] = ["INFO", "WARN", "ERROR", "DEBUG", "INFO", "TRACE", "FATAL"];
 
 fn write_log(path: &std::path::Path) -> BTreeMap<String, u64> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut want = BTreeMap::new();
-    for i in 0..LINES {
-        let ms = i * 10;
-        let level = LEVELS[(i % 7) as usize];
-        writeln!(
-            f,
-            "2024-05-01 {:02}:{:02}:{:02},{:03} {level} [worker-{}] request {i} done",
-            12 + ms / 3_600_000,
-            (ms / 60_000) % 60,
-            (ms / 1000) % 60,
-            ms % 1000,
-            i % 4
-        )
-        .unwrap();
-        *want.entry(level.to_string()).or_insert(0) += 1;
-    }
-    f.flush().unwrap();
-    want
+    support::write_level_log(path, LINES, &LEVELS, 0)
 }
 
 /// `farol serve` on a free port.

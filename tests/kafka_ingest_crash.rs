@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use support::kafka::{unique_tag, Broker};
@@ -17,25 +16,7 @@ const LINES: u64 = 60_000;
 const LEVELS: [&str; 4] = ["INFO", "WARN", "ERROR", "INFO"];
 
 fn write_log(path: &std::path::Path) -> BTreeMap<String, u64> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut want = BTreeMap::new();
-    for i in 0..LINES {
-        let ms = i * 10;
-        let level = LEVELS[(i % 4) as usize];
-        writeln!(
-            f,
-            "2024-05-01 {:02}:{:02}:{:02},{:03} {level} [worker-{}] request {i} done",
-            12 + ms / 3_600_000,
-            (ms / 60_000) % 60,
-            (ms / 1000) % 60,
-            ms % 1000,
-            i % 4
-        )
-        .unwrap();
-        *want.entry(level.to_string()).or_insert(0) += 1;
-    }
-    f.flush().unwrap();
-    want
+    support::write_level_log(path, LINES, &LEVELS, 0)
 }
 
 /// A `farol ingest` process, killed (SIGKILL) on drop so a failing test

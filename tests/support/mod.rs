@@ -225,3 +225,34 @@ pub fn batch_json_lines(paths: &[&Path]) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
         .collect()
 }
+
+/// Writes `lines` log4j-style lines (10 ms apart from 2024-05-01 12:00:00)
+/// whose levels cycle through `levels` starting at `salt`, and returns how
+/// many lines of each level the file holds: the truth the tests compare with.
+pub fn write_level_log(
+    path: &Path,
+    lines: u64,
+    levels: &[&str],
+    salt: u64,
+) -> BTreeMap<String, u64> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("log file"));
+    let mut want = BTreeMap::new();
+    for i in 0..lines {
+        let ms = i * 10;
+        let level = levels[((i + salt) % levels.len() as u64) as usize];
+        writeln!(
+            f,
+            "2024-05-01 {:02}:{:02}:{:02},{:03} {level} [worker-{}] request {i} done",
+            12 + ms / 3_600_000,
+            (ms / 60_000) % 60,
+            (ms / 1000) % 60,
+            ms % 1000,
+            i % 4
+        )
+        .expect("log line written");
+        *want.entry(level.to_string()).or_insert(0) += 1;
+    }
+    f.flush().expect("log file flushed");
+    want
+}
