@@ -206,19 +206,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             sources::add_cli_sources(&mut cfg, &args.logs, &args.posts);
-            let errs = config::validate(&cfg);
-            if !errs.is_empty() {
-                report(&errs);
-                return Ok(ExitCode::FAILURE);
-            }
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let outcome = rt.block_on(ingest_cmd::run(cfg));
-            rt.shutdown_timeout(std::time::Duration::from_secs(1));
-            outcome?;
-            Ok(ExitCode::SUCCESS)
+            run_validated(cfg, ingest_cmd::run)
         }
         Command::Serve(args) => {
             let mut cfg = match load_config(&args.common) {
@@ -228,19 +216,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(l) = &args.listen {
                 cfg.api.listen = l.clone();
             }
-            let errs = config::validate(&cfg);
-            if !errs.is_empty() {
-                report(&errs);
-                return Ok(ExitCode::FAILURE);
-            }
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let outcome = rt.block_on(serve::run(cfg));
-            rt.shutdown_timeout(std::time::Duration::from_secs(1));
-            outcome?;
-            Ok(ExitCode::SUCCESS)
+            run_validated(cfg, serve::run)
         }
         Command::Bench(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -282,4 +258,27 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// Validates `cfg` (every problem reported, exit 1 on any), then runs one
+/// long-lived component on a fresh runtime until it ends.
+fn run_validated<F, Fut>(cfg: Config, component: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let errs = config::validate(&cfg);
+    if !errs.is_empty() {
+        report(&errs);
+        return Ok(ExitCode::FAILURE);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = rt.block_on(component(cfg));
+    // A task stuck in a blocking call must not keep the process alive.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome?;
+    Ok(ExitCode::SUCCESS)
 }
