@@ -675,13 +675,24 @@ mod fast {
         make(i32::try_from(y).ok()?, mo, d, t)
     }
 
+    /// Month, day (joined by `sep`, if any), a space and a time of day.
+    fn month_day_time(
+        c: &mut Cur<'_>,
+        sep: Option<u8>,
+    ) -> Option<(u32, u32, (u32, u32, u32, u32))> {
+        let mo = c.num(2, 2)?;
+        if let Some(b) = sep {
+            c.lit(b)?;
+        }
+        let d = c.num(2, 2)?;
+        c.lit(b' ')?;
+        Some((mo, d, c.time()?))
+    }
+
     /// `0305 16:20:31.461583` (klog's MMdd, no year).
     pub fn klog(s: &str, year_ref: Millis) -> Option<Millis> {
         let mut c = Cur::new(s);
-        let mo = c.num(2, 2)?;
-        let d = c.num(2, 2)?;
-        c.lit(b' ')?;
-        let t = c.time()?;
+        let (mo, d, t) = month_day_time(&mut c, None)?;
         c.end()?;
         yearless(mo, d, t, year_ref)
     }
@@ -689,11 +700,7 @@ mod fast {
     /// `10.30 16:49:06` (MM.dd, no year).
     pub fn month_dot_day(s: &str, year_ref: Millis) -> Option<Millis> {
         let mut c = Cur::new(s);
-        let mo = c.num(2, 2)?;
-        c.lit(b'.')?;
-        let d = c.num(2, 2)?;
-        c.lit(b' ')?;
-        let t = c.time()?;
+        let (mo, d, t) = month_day_time(&mut c, Some(b'.'))?;
         c.end()?;
         yearless(mo, d, t, year_ref)
     }
@@ -701,11 +708,7 @@ mod fast {
     /// `03-17 16:13:38.811`, optionally followed by ` +0100` (no year).
     pub fn logcat(s: &str, year_ref: Millis) -> Option<Millis> {
         let mut c = Cur::new(s);
-        let mo = c.num(2, 2)?;
-        c.lit(b'-')?;
-        let d = c.num(2, 2)?;
-        c.lit(b' ')?;
-        let t = c.time()?;
+        let (mo, d, t) = month_day_time(&mut c, Some(b'-'))?;
         let ms = yearless(mo, d, t, year_ref)?;
         with_zone(&mut c, ms, false)
     }
