@@ -675,11 +675,11 @@ mod fast {
         make(i32::try_from(y).ok()?, mo, d, t)
     }
 
+    /// Hour, minute, second and millisecond, as `Cur::time` reads them.
+    type Hms = (u32, u32, u32, u32);
+
     /// Month, day (joined by `sep`, if any), a space and a time of day.
-    fn month_day_time(
-        c: &mut Cur<'_>,
-        sep: Option<u8>,
-    ) -> Option<(u32, u32, (u32, u32, u32, u32))> {
+    fn month_day_time(c: &mut Cur<'_>, sep: Option<u8>) -> Option<(u32, u32, Hms)> {
         let mo = c.num(2, 2)?;
         if let Some(b) = sep {
             c.lit(b)?;
