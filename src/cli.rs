@@ -1,6 +1,6 @@
 //! Command-line surface: argument types and dispatch to the subcommands.
 
-use crate::{batch, bench, detect, ingest_cmd, pipeline, serve, sources};
+use crate::{batch, bench, detect, index_cmd, ingest_cmd, pipeline, process_cmd, serve, sources};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use farol_common::config::{self, Config, ConfigError};
@@ -21,6 +21,10 @@ enum Command {
     Run(RunArgs),
     /// Only the sources, publishing raw records to Kafka (needs [kafka]).
     Ingest(IngestArgs),
+    /// One member of the processor fleet: raw topics in, batches out (needs [kafka]).
+    Process(ServeArgs),
+    /// The processors' batches into the index, and the API over it (needs [kafka]).
+    Index(ServeArgs),
     /// The API and dashboard answered from Elasticsearch alone (needs [elasticsearch]).
     Serve(ServeArgs),
     /// Re-process historical files through the same parsing and windowing.
@@ -208,16 +212,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             sources::add_cli_sources(&mut cfg, &args.logs, &args.posts);
             run_validated(cfg, ingest_cmd::run)
         }
-        Command::Serve(args) => {
-            let mut cfg = match load_config(&args.common) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            if let Some(l) = &args.listen {
-                cfg.api.listen = l.clone();
-            }
-            run_validated(cfg, serve::run)
-        }
+        Command::Serve(args) => match listening_config(&args) {
+            Ok(cfg) => run_validated(cfg, serve::run),
+            Err(code) => Ok(code),
+        },
+        Command::Process(args) => match listening_config(&args) {
+            Ok(cfg) => run_validated(cfg, process_cmd::run),
+            Err(code) => Ok(code),
+        },
+        Command::Index(args) => match listening_config(&args) {
+            Ok(cfg) => run_validated(cfg, index_cmd::run),
+            Err(code) => Ok(code),
+        },
         Command::Bench(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -258,6 +264,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// The config of a component with an API address, `--listen` applied.
+fn listening_config(args: &ServeArgs) -> Result<Config, ExitCode> {
+    let mut cfg = load_config(&args.common)?;
+    if let Some(l) = &args.listen {
+        cfg.api.listen = l.clone();
+    }
+    Ok(cfg)
 }
 
 /// Validates `cfg` (every problem reported, exit 1 on any), then runs one

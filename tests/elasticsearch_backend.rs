@@ -89,6 +89,7 @@ fn batch(src: &str, range: std::ops::Range<u64>, truth: &mut BTreeMap<String, u6
         )],
         retired: vec![],
         offsets: vec![],
+        records: vec![],
     }
 }
 

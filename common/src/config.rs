@@ -113,6 +113,12 @@ pub struct KafkaConfig {
     /// Dead-letter topic.
     #[serde(default = "default_deadletter_topic")]
     pub deadletter_topic: String,
+    /// Topic the processors (`farol process`) hand their batches to `farol index` on.
+    #[serde(default = "default_processed_topic")]
+    pub processed_topic: String,
+    /// Topic holding the processors' state snapshots (compacted).
+    #[serde(default = "default_state_topic")]
+    pub state_topic: String,
     /// Partitions of the topics Farol creates when they are missing.
     #[serde(default = "default_kafka_partitions")]
     pub partitions: u32,
@@ -194,6 +200,12 @@ fn default_posts_topic() -> String {
 }
 fn default_logs_topic() -> String {
     "farol.logs".into()
+}
+fn default_processed_topic() -> String {
+    "farol.processed".into()
+}
+fn default_state_topic() -> String {
+    "farol.processor-state".into()
 }
 fn default_deadletter_topic() -> String {
     "farol.deadletter".into()
@@ -724,6 +736,8 @@ fn validate_kafka(k: &KafkaConfig, errs: &mut Vec<ConfigError>) {
         ("kafka.posts_topic", &k.posts_topic),
         ("kafka.logs_topic", &k.logs_topic),
         ("kafka.deadletter_topic", &k.deadletter_topic),
+        ("kafka.processed_topic", &k.processed_topic),
+        ("kafka.state_topic", &k.state_topic),
     ];
     for (i, (key, t)) in topics.iter().enumerate() {
         let valid = !t.is_empty()

@@ -270,7 +270,7 @@ impl Template {
 
 /// Everything one processor flush hands the index: applied atomically, then
 /// acknowledged back to the sources through the positions in `streams`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Batch {
     /// Parsed events to store (idempotent by id).
     pub events: Vec<Event>,
@@ -286,7 +286,30 @@ pub struct Batch {
     /// record before these offsets is reflected in this batch or an earlier
     /// one. Stored with the batch's effects in one commit, so a restart
     /// consumes from exactly the durable offsets (empty on the embedded bus).
+    #[serde(default)]
     pub offsets: Vec<InputOffset>,
+    /// What each applied record contributed, in order (only when the
+    /// processor marks records, as `farol process` does): lets the index
+    /// drop the effects of records it already holds, one record at a time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordMark>,
+}
+
+/// One applied record's share of a [`Batch`]: its events and dead letters
+/// are the ones after the previous mark's up to this mark's ends, its count
+/// increments are one for each listed index into [`Batch::counts`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordMark {
+    /// Index of the record's stream in [`Batch::streams`].
+    pub stream: u32,
+    /// The record's stream position ([`RawRecord::end`]).
+    pub end: u64,
+    /// `Batch::events.len()` once this record's event was added.
+    pub events_end: u32,
+    /// `Batch::dead_letters.len()` once this record's dead letters were added.
+    pub dead_letters_end: u32,
+    /// Indices into `Batch::counts`, one per increment of this record.
+    pub counts: Vec<u32>,
 }
 
 /// The next offset to consume from one input partition (a Kafka topic partition).
@@ -309,5 +332,6 @@ impl Batch {
             && self.streams.is_empty()
             && self.retired.is_empty()
             && self.offsets.is_empty()
+            && self.records.is_empty()
     }
 }

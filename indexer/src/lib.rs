@@ -5,6 +5,7 @@
 //! in [`sink`] drives any implementation and acknowledges what is durable.
 
 pub mod counts;
+pub mod dedupe;
 pub mod elasticsearch;
 pub mod embedded;
 pub mod params;

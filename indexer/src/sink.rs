@@ -28,6 +28,7 @@ pub async fn run_sink(
     mut write_block: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     health.up(COMPONENT);
+    let mut applied = crate::dedupe::Applied::from_states(&index.stream_states());
     let mut timer = tokio::time::interval(commit_every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -48,6 +49,10 @@ pub async fn run_sink(
             _ = write_block.changed() => continue,
             b = rx.recv() => match b {
                 Some(b) => {
+                    let b = applied.filter(b);
+                    if b.is_empty() {
+                        continue;
+                    }
                     if let Err(e) = index.apply(b).await {
                         health.down(COMPONENT, e.to_string());
                         return Err(anyhow::anyhow!(e).context("applying a batch to the index"));

@@ -11,7 +11,7 @@ use farol_common::config::FormatSpec;
 use farol_common::metrics::metrics;
 use farol_common::model::{
     AggKind, Batch, BucketKey, DeadLetter, Event, LogEvent, Post, RawRecord, RecordKind,
-    StreamState,
+    RecordMark, StreamState,
 };
 use farol_common::time::Millis;
 use std::collections::HashMap;
@@ -101,6 +101,17 @@ pub struct Processor {
     counts: HashMap<BucketKey, u64>,
     pending_records: usize,
     pending_bytes: usize,
+    /// Per-record marks of the pending batch, when enabled.
+    marks: Option<Vec<PendingMark>>,
+}
+
+/// A [`RecordMark`] before its stream and counters have batch indices.
+struct PendingMark {
+    stream: String,
+    end: u64,
+    events_end: usize,
+    dead_letters_end: usize,
+    keys: Vec<BucketKey>,
 }
 
 impl Processor {
@@ -123,7 +134,29 @@ impl Processor {
             counts: HashMap::new(),
             pending_records: 0,
             pending_bytes: 0,
+            marks: None,
         }
+    }
+
+    /// Makes every flushed batch say what each record contributed
+    /// ([`Batch::records`]), so that an index receiving the batch a second
+    /// time, or cut differently after a failover, can drop what it holds.
+    pub fn mark_records(mut self) -> Self {
+        self.marks = Some(Vec::new());
+        self
+    }
+
+    /// Every stream's complete state, templates included: what a snapshot
+    /// stores so that a processor restored from it resumes exactly here.
+    pub fn snapshot_states(&self) -> HashMap<String, StreamState> {
+        self.streams
+            .iter()
+            .map(|(id, ctx)| {
+                let mut st = ctx.state.clone();
+                st.templates = Some(ctx.miner.snapshot());
+                (id.clone(), st)
+            })
+            .collect()
     }
 
     /// Records handled since the last [`flush`](Self::flush).
@@ -193,6 +226,7 @@ impl Processor {
             params: &self.params,
             pending: &mut self.pending,
             counts: &mut self.counts,
+            marks: self.marks.as_mut(),
             now,
         };
         if own_ts.is_none() && ctx.state.last_ts.is_none() && rec.kind == RecordKind::Log {
@@ -221,6 +255,7 @@ impl Processor {
             params: &self.params,
             pending: &mut self.pending,
             counts: &mut self.counts,
+            marks: self.marks.as_mut(),
             now,
         };
         let mut retired = Vec::new();
@@ -272,6 +307,7 @@ impl Processor {
             params: &self.params,
             pending: &mut self.pending,
             counts: &mut self.counts,
+            marks: self.marks.as_mut(),
             now: farol_common::time::now_ms(),
         };
         for ctx in self.streams.values_mut() {
@@ -304,10 +340,46 @@ impl Processor {
                 ctx.dirty = false;
             }
         }
+        if let Some(marks) = self.marks.as_mut() {
+            b.records = resolve_marks(std::mem::take(marks), &b);
+        }
         self.pending_records = 0;
         self.pending_bytes = 0;
         b
     }
+}
+
+/// Gives pending marks their indices into the flushed batch.
+fn resolve_marks(marks: Vec<PendingMark>, b: &Batch) -> Vec<RecordMark> {
+    let streams: HashMap<&str, u32> = b
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i as u32))
+        .collect();
+    let counts: HashMap<&BucketKey, u32> = b
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k, i as u32))
+        .collect();
+    marks
+        .into_iter()
+        .filter_map(|m| {
+            Some(RecordMark {
+                // Every applied record's stream is dirty, so it is in the batch.
+                stream: *streams.get(m.stream.as_str())?,
+                end: m.end,
+                events_end: m.events_end as u32,
+                dead_letters_end: m.dead_letters_end as u32,
+                counts: m
+                    .keys
+                    .iter()
+                    .filter_map(|k| counts.get(k).copied())
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 fn decode(rec: &RawRecord) -> (std::borrow::Cow<'_, str>, bool) {
@@ -328,6 +400,7 @@ struct Out<'a> {
     params: &'a WindowParams,
     pending: &'a mut Batch,
     counts: &'a mut HashMap<BucketKey, u64>,
+    marks: Option<&'a mut Vec<PendingMark>>,
     now: Millis,
 }
 
@@ -349,6 +422,7 @@ impl Out<'_> {
         let m = metrics();
         let inherited = ctx.state.last_ts.unwrap_or(rec.ingest_ms);
         let mut keys: Vec<(AggKind, String)> = Vec::new();
+        let mut marked_keys: Vec<BucketKey> = Vec::new();
         let (event, ts) = match parsed {
             Parsed::Log { line, lossy } => {
                 let from_line = line.ts.is_some();
@@ -429,15 +503,16 @@ impl Out<'_> {
             }
             let bucket_start = params.bucket_of(ts);
             for (kind, key) in keys {
-                *self
-                    .counts
-                    .entry(BucketKey {
-                        bucket_start,
-                        kind,
-                        source: rec.source.clone(),
-                        key,
-                    })
-                    .or_insert(0) += 1;
+                let k = BucketKey {
+                    bucket_start,
+                    kind,
+                    source: rec.source.clone(),
+                    key,
+                };
+                if self.marks.is_some() {
+                    marked_keys.push(k.clone());
+                }
+                *self.counts.entry(k).or_insert(0) += 1;
             }
         }
         let kind_label = match rec.kind {
@@ -454,6 +529,15 @@ impl Out<'_> {
         ctx.dirty = true;
         if let Some(e) = event {
             self.pending.events.push(e);
+        }
+        if let Some(marks) = self.marks.as_mut() {
+            marks.push(PendingMark {
+                stream: rec.stream,
+                end: rec.end,
+                events_end: self.pending.events.len(),
+                dead_letters_end: self.pending.dead_letters.len(),
+                keys: marked_keys,
+            });
         }
     }
 }

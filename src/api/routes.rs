@@ -54,6 +54,11 @@ pub async fn healthz(State(s): State<AppState>) -> Response {
             Err("writes blocked by the operator".to_string()),
         );
     }
+    health_response(&snap)
+}
+
+/// 200 with the components when none fails, 503 naming the failing ones.
+pub fn health_response(snap: &BTreeMap<String, Result<(), String>>) -> Response {
     let failing: BTreeMap<&String, &String> = snap
         .iter()
         .filter_map(|(k, v)| v.as_ref().err().map(|e| (k, e)))

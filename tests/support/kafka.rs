@@ -104,6 +104,11 @@ impl Broker {
                 "FAROL_KAFKA__DEADLETTER_TOPIC".into(),
                 format!("{tag}.dead"),
             ),
+            (
+                "FAROL_KAFKA__PROCESSED_TOPIC".into(),
+                format!("{tag}.processed"),
+            ),
+            ("FAROL_KAFKA__STATE_TOPIC".into(), format!("{tag}.state")),
             ("FAROL_KAFKA__GROUP_ID".into(), format!("{tag}.group")),
             ("FAROL_KAFKA__PARTITIONS".into(), "6".into()),
             ("FAROL_KAFKA__SESSION_TIMEOUT".into(), "6s".into()),

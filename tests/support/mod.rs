@@ -58,13 +58,25 @@ impl Farol {
         env: &[(&str, &str)],
         stderr: Option<&Path>,
     ) -> Farol {
+        Farol::start_command("run", data_dir, args, env, stderr)
+    }
+
+    /// Starts `farol COMMAND --data-dir D --listen 127.0.0.1:0 ARGS…` (any
+    /// subcommand that prints `listening on`) and waits for that line.
+    pub fn start_command(
+        command: &str,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Option<&Path>,
+    ) -> Farol {
         let stderr = match stderr {
             Some(p) => Stdio::from(std::fs::File::create(p).expect("stderr file")),
             None => Stdio::inherit(),
         };
         let mut child = Command::new(farol_bin())
             .envs(env.iter().copied())
-            .arg("run")
+            .arg(command)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])

@@ -180,6 +180,7 @@ struct Staged {
     deltas: HashMap<BucketKey, u64>,
     streams: HashMap<String, StreamState>,
     positions: HashMap<String, Position>,
+    offsets: HashMap<(String, i32), i64>,
 }
 
 struct Inner {
@@ -191,6 +192,8 @@ struct Inner {
     /// Absolute values of the counters this partition wrote.
     counts: tokio::sync::Mutex<HashMap<BucketKey, u64>>,
     durable: Mutex<HashMap<String, StreamState>>,
+    /// Input offsets stored with the durable state (see [`Index::input_offsets`]).
+    durable_offsets: Mutex<HashMap<(String, i32), i64>>,
     generation: Mutex<u64>,
     /// Serializes commits and early flushes.
     commit_lock: tokio::sync::Mutex<()>,
@@ -229,6 +232,7 @@ impl ElasticsearchIndex {
             staged: Mutex::new(Staged::default()),
             counts: tokio::sync::Mutex::new(HashMap::new()),
             durable: Mutex::new(HashMap::new()),
+            durable_offsets: Mutex::new(HashMap::new()),
             generation: Mutex::new(0),
             commit_lock: tokio::sync::Mutex::new(()),
             conflicts,
@@ -261,6 +265,10 @@ struct StateDoc {
     streams: HashMap<String, StreamState>,
     /// Every counter changed by the last commit, with its new value.
     journal: Vec<JournalEntry>,
+    /// The next input offset of every Kafka topic partition whose records
+    /// these counts and streams reflect.
+    #[serde(default)]
+    input_offsets: Vec<farol_common::model::InputOffset>,
 }
 
 /// One counter's new absolute value.
@@ -320,6 +328,11 @@ impl Inner {
         }
         *self.generation.lock().map_err(lock_err)? = doc.generation;
         *self.durable.lock().map_err(lock_err)? = doc.streams;
+        *self.durable_offsets.lock().map_err(lock_err)? = doc
+            .input_offsets
+            .into_iter()
+            .map(|o| ((o.topic, o.partition), o.next))
+            .collect();
         Ok(())
     }
 
@@ -421,6 +434,9 @@ impl Inner {
             }
             st.streams.insert(id, s);
         }
+        for o in batch.offsets {
+            st.offsets.insert((o.topic, o.partition), o.next);
+        }
         for id in batch.retired {
             st.streams.remove(&id);
             st.positions.remove(&id);
@@ -446,7 +462,7 @@ impl Inner {
             .index_commit_seconds
             .with_label_values(&["elasticsearch"])
             .start_timer();
-        let (ops, deltas, positions, streams) = {
+        let (ops, deltas, positions, streams, offsets) = {
             let mut st = self.staged.lock().map_err(lock_err)?;
             st.bytes = 0;
             let ops = std::mem::take(&mut st.ops);
@@ -457,7 +473,9 @@ impl Inner {
                 streams.insert(id.clone(), s.clone());
             }
             st.streams.clear();
-            (ops, deltas, positions, streams)
+            let mut offsets = self.durable_offsets.lock().map_err(lock_err)?.clone();
+            offsets.extend(st.offsets.drain());
+            (ops, deltas, positions, streams, offsets)
         };
         // (1) events and dead letters.
         self.write_events(ops).await?;
@@ -495,6 +513,16 @@ impl Inner {
             updated: now_ms(),
             streams: streams.clone(),
             journal,
+            input_offsets: offsets
+                .iter()
+                .map(
+                    |((topic, partition), next)| farol_common::model::InputOffset {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        next: *next,
+                    },
+                )
+                .collect(),
         };
         let body = serde_json::to_value(&doc).map_err(|e| IndexError::Corrupt(e.to_string()))?;
         self.put_state(&body).await?;
@@ -509,6 +537,7 @@ impl Inner {
         }
         drop(counts);
         *self.durable.lock().map_err(lock_err)? = streams;
+        *self.durable_offsets.lock().map_err(lock_err)? = offsets;
         metrics().index_pending.set(0);
         metrics()
             .index_commits
@@ -578,8 +607,17 @@ impl Index for ElasticsearchIndex {
                     || !s.deltas.is_empty()
                     || !s.positions.is_empty()
                     || !s.streams.is_empty()
+                    || !s.offsets.is_empty()
             })
             .unwrap_or(false)
+    }
+
+    fn input_offsets(&self) -> HashMap<(String, i32), i64> {
+        self.inner
+            .durable_offsets
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
     }
 
     fn stream_states(&self) -> HashMap<String, StreamState> {

@@ -39,6 +39,9 @@
 //! index adds them up, so per-partition partial counts sum to the exact
 //! global count even when one source's files land on different partitions.
 
+pub mod group;
+pub mod output;
+
 use super::{Acknowledge, BusError, Consumer, Delivery, Producer};
 use crate::config::KafkaConfig;
 use crate::metrics::metrics;
@@ -62,9 +65,9 @@ use tokio::sync::{mpsc, watch};
 /// The header that carries a record's metadata.
 const META_HEADER: &str = "farol";
 /// How long admin and metadata requests may take.
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn kerr(e: KafkaError) -> BusError {
+pub(crate) fn kerr(e: KafkaError) -> BusError {
     BusError::Kafka(e.to_string())
 }
 
@@ -290,7 +293,7 @@ impl Producer for KafkaProducer {
 /// Decodes a consumed message: the `farol` header when a Farol source
 /// published it, otherwise (a foreign producer) a record of a source named
 /// after the topic whose stream is the partition.
-fn decode(topic: &str, partition: i32, m: &impl Message) -> RawRecord {
+pub(crate) fn decode(topic: &str, partition: i32, m: &impl Message) -> RawRecord {
     let payload = m.payload().map(<[u8]>::to_vec).unwrap_or_default();
     let meta = m.headers().and_then(|h| {
         h.iter()
@@ -415,7 +418,7 @@ const LAG_INTERVAL: Duration = Duration::from_secs(5);
 /// Sets `farol_kafka_consumer_lag` for every assigned partition: the high
 /// watermark minus the consumer's position (clamped at 0; some brokers
 /// report a stale high watermark). Blocking: asks the broker.
-fn report_lag(c: &StreamConsumer) {
+pub(crate) fn report_lag<C: rdkafka::consumer::ConsumerContext>(c: &StreamConsumer<C>) {
     let Ok(positions) = c.position() else { return };
     for e in positions.elements() {
         let Offset::Offset(pos) = e.offset() else {
@@ -427,6 +430,43 @@ fn report_lag(c: &StreamConsumer) {
                 .kafka_consumer_lag
                 .with_label_values(&[e.topic(), &e.partition().to_string()])
                 .set((high - pos).max(0));
+        }
+    }
+}
+
+impl KafkaPartitionConsumer {
+    /// The next message's offset and payload (for Farol's internal topics,
+    /// whose payloads are not raw records), or `None` once `stop` turns true.
+    pub async fn recv_bytes(&mut self) -> Option<(i64, Vec<u8>)> {
+        loop {
+            if *self.stop.borrow() {
+                return None;
+            }
+            let mut stop = self.stop.clone();
+            let got = tokio::select! {
+                m = self.queue.recv() => m,
+                _ = stop.wait_for(|s| *s) => return None,
+            };
+            match got {
+                Ok(m) => {
+                    metrics()
+                        .kafka_consumed
+                        .with_label_values(&[&self.topic, &self.partition.to_string()])
+                        .inc();
+                    return Some((
+                        m.offset(),
+                        m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    ));
+                }
+                Err(e) => {
+                    metrics()
+                        .kafka_consume_errors
+                        .with_label_values(&[&self.topic])
+                        .inc();
+                    tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "kafka consumer");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
         }
     }
 }
