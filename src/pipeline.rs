@@ -19,7 +19,7 @@
 
 use crate::api;
 use crate::supervisor::{Failure, Supervisor};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use farol_common::bus::kafka::{self, KafkaProducer};
 use farol_common::bus::{self, AckRouter, Consumer, Producer};
 use farol_common::config::{Config, ElasticsearchConfig};
@@ -145,9 +145,6 @@ pub struct Running {
 
 /// Opens the index and starts the sink, the processors and every source.
 pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
-    if cfg.kafka.is_some() && cfg.elasticsearch.is_some() {
-        bail!("the Kafka bus with the Elasticsearch index is not part of this build yet; configure one of [kafka] and [elasticsearch]");
-    }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let index = open_configured_index(cfg).await?;

@@ -19,6 +19,9 @@ pub struct Metrics {
     pub records_processed: IntCounterVec,
     /// Replayed records skipped because their effects were already durable.
     pub replays_skipped: IntCounterVec,
+    /// Records whose effects reached the index a second time (a processor
+    /// failover) and were dropped there, by source.
+    pub index_duplicates_skipped: IntCounterVec,
     /// Records later than a closed window, by source.
     pub late_records: IntCounterVec,
     /// Records further ahead of the wall clock than `windows.max_future`, by source.
@@ -159,6 +162,12 @@ impl Metrics {
                 &r,
                 "replays_skipped_total",
                 "Re-read records skipped because already durable",
+                &["source"],
+            ),
+            index_duplicates_skipped: counter(
+                &r,
+                "index_duplicate_records_skipped_total",
+                "Records handed to the index again after a processor failover and dropped there",
                 &["source"],
             ),
             late_records: counter(

@@ -84,6 +84,12 @@ impl Applied {
             let last_kept = kept_ends.get(&(stream as usize)).copied().unwrap_or(0);
             if end <= applied.max(last_kept) {
                 self.skipped += 1;
+                if let Some((_, st)) = b.streams.get(stream as usize) {
+                    farol_common::metrics::metrics()
+                        .index_duplicates_skipped
+                        .with_label_values(&[&st.source])
+                        .inc();
+                }
                 events.by_ref().take(n_ev).for_each(drop);
                 dead.by_ref().take(n_dl).for_each(drop);
                 continue;
