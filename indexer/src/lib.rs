@@ -22,9 +22,16 @@ pub use query::{SearchHits, SearchQuery, TrendItem, Trends, TrendsQuery, TrendsR
 /// Index failures.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    /// The search library failed.
-    #[error("index: {0}")]
-    Tantivy(#[from] tantivy::TantivyError),
+    /// The backend failed or refused a request: the search library of the
+    /// embedded index, or an Elasticsearch server.
+    #[error("{backend}: {source}")]
+    Backend {
+        /// Which backend (`embedded`, `elasticsearch`).
+        backend: &'static str,
+        /// What it said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The index directory could not be opened.
     #[error("index directory: {0}")]
     Directory(String),
@@ -34,12 +41,27 @@ pub enum IndexError {
     /// The search text is not a valid query; the message is for the user.
     #[error("{0}")]
     Query(String),
-    /// The Elasticsearch server failed or refused a request.
-    #[error("{0}")]
-    Elasticsearch(#[from] elasticsearch::client::EsError),
     /// A background task failed.
     #[error("index task: {0}")]
     Task(String),
+}
+
+impl From<tantivy::TantivyError> for IndexError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        IndexError::Backend {
+            backend: "embedded",
+            source: Box::new(e),
+        }
+    }
+}
+
+impl From<elasticsearch::client::EsError> for IndexError {
+    fn from(e: elasticsearch::client::EsError) -> Self {
+        IndexError::Backend {
+            backend: "elasticsearch",
+            source: Box::new(e),
+        }
+    }
 }
 
 /// What every index backend offers.
