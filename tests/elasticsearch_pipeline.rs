@@ -126,6 +126,20 @@ fn hundred_thousand_lines(flavor: Flavor) {
     {
         let s = serve(&dir.path().join("serve"), &env);
         assert_eq!(s.totals("log_class", "big"), want, "{flavor:?}: serve");
+        // Template trends carry the template text, from Elasticsearch alone.
+        let (st, v) = s.get(
+            "/trends?kind=log_template&from=1970-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&limit=10000&source=big",
+        );
+        assert_eq!(st, 200, "{v}");
+        let items = v["items"].as_array().expect("items");
+        let sum: u64 = items.iter().filter_map(|i| i["count"].as_u64()).sum();
+        assert_eq!(sum, LINES, "{flavor:?}: every line has one template");
+        assert!(
+            items
+                .iter()
+                .all(|i| i["template"].as_str().is_some_and(|t| !t.is_empty())),
+            "{flavor:?}: every template item names its template: {v}"
+        );
         let (st, v) = s.get("/trends?kind=log_class&window=1h");
         assert_eq!(st, 200, "{v}");
         assert!(v["to"].is_string(), "{flavor:?}: a closed window: {v}");

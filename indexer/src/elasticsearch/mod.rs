@@ -630,19 +630,44 @@ impl Index for ElasticsearchIndex {
 
     async fn trends(&self, q: TrendsQuery) -> Result<Trends, IndexError> {
         let streams = self.stream_states();
-        query::trends(
+        let kind = q.kind;
+        let t = query::trends(
             &self.inner.client,
             &self.inner.prefix,
             &self.inner.composite,
             &q,
-            Some(streams),
+            Some(streams.clone()),
         )
-        .await
+        .await?;
+        Ok(with_template_texts(t, kind, &streams))
     }
 
     async fn search(&self, q: SearchQuery) -> Result<SearchHits, IndexError> {
         query::search(&self.inner.client, &self.inner.prefix, &q).await
     }
+}
+
+/// Gives `kind=log_template` items their template text, from the templates
+/// the processors persisted with the stream states.
+fn with_template_texts(
+    mut t: Trends,
+    kind: AggKind,
+    streams: &HashMap<String, StreamState>,
+) -> Trends {
+    if kind != AggKind::LogTemplate {
+        return t;
+    }
+    let texts: HashMap<&str, String> = streams
+        .values()
+        .flat_map(|s| s.templates.iter().flatten())
+        .map(|tpl| (tpl.id.as_str(), tpl.text()))
+        .collect();
+    for i in &mut t.items {
+        if i.template.is_none() {
+            i.template = texts.get(i.key.as_str()).cloned();
+        }
+    }
+    t
 }
 
 /// Answers queries only (`farol serve`): no writes, stream states read
@@ -694,7 +719,9 @@ impl Index for ElasticsearchReader {
     }
 
     async fn trends(&self, q: TrendsQuery) -> Result<Trends, IndexError> {
-        query::trends(&self.client, &self.prefix, &self.composite, &q, None).await
+        let kind = q.kind;
+        let t = query::trends(&self.client, &self.prefix, &self.composite, &q, None).await?;
+        Ok(with_template_texts(t, kind, &self.stream_states()))
     }
 
     async fn search(&self, q: SearchQuery) -> Result<SearchHits, IndexError> {

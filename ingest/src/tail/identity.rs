@@ -29,7 +29,12 @@ impl Identities {
 
     /// A new prefix identity over the first `len` bytes of `file`, one
     /// generation past any known identity of the same bytes.
-    pub(super) fn next_prefix(&self, source: &str, file: &std::fs::File, len: u64) -> Option<Identity> {
+    pub(super) fn next_prefix(
+        &self,
+        source: &str,
+        file: &std::fs::File,
+        len: u64,
+    ) -> Option<Identity> {
         let hash = fingerprint::hash_prefix(file, len).ok().flatten()?;
         let generation = self
             .known
