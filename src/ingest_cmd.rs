@@ -43,15 +43,35 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         &health,
     );
     println!("ingesting into {} ({} sources)", k.brokers, sources.len());
-    shutdown_signal().await;
+    // Sources run until told to stop: one that ends first has failed (a
+    // delivery the broker refused for good stops every acknowledgement
+    // after it), and the process exits non-zero to be restarted from its
+    // checkpoints (crash-only).
+    let mut running = tokio::task::JoinSet::new();
+    for s in sources {
+        running.spawn(async move {
+            let _ = s.await;
+        });
+    }
+    let failed = tokio::select! {
+        _ = shutdown_signal() => false,
+        Some(_) = running.join_next() => true,
+    };
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(cfg.shutdown_timeout, async {
-        for s in sources {
-            let _ = s.await;
-        }
+        while running.join_next().await.is_some() {}
         producer.flush(Duration::from_secs(5)).await
     })
     .await;
+    if failed {
+        let why = health
+            .snapshot()
+            .into_iter()
+            .filter_map(|(k, v)| v.err().map(|e| format!("{k}: {e}")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        anyhow::bail!("a source stopped ({why}); restart to resume from the checkpoints");
+    }
     match drained {
         Ok(r) => r.context("flushing the Kafka producer"),
         Err(_) => anyhow::bail!(
