@@ -717,9 +717,7 @@ fn cargo_build_command(text: &str) -> String {
     let joined = text.replace("\\\n", " ");
     let start = joined.find("cargo build").expect("a cargo build command");
     let rest = &joined[start..];
-    let end = rest
-        .find(|c| c == '\n' || c == '&' || c == '`')
-        .unwrap_or(rest.len());
+    let end = rest.find(['\n', '&', '`']).unwrap_or(rest.len());
     rest[..end].split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
