@@ -12,6 +12,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 # FAROL_TEST_KAFKA_BROKERS points them at a real cluster instead.
 FAROL_TANSU_BIN=$(./scripts/install-tansu.sh)
 export FAROL_TANSU_BIN
+# Docker Compose itself (no engine needed for `config`), for the static
+# checks of compose.yaml in tests/compose.rs (scripts/install-compose.sh).
+FAROL_COMPOSE_BIN=$(./scripts/install-compose.sh)
+export FAROL_COMPOSE_BIN
 # The Elasticsearch-API emulators the indexer tests run against (BRIEF §8);
 # FAROL_TEST_ES_URL points those tests at a real cluster instead.
 if [ -z "${FAROL_TEST_ES_URL:-}" ]; then

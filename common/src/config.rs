@@ -658,7 +658,9 @@ impl ConfigError {
     }
 }
 
-/// Top-level keys the environment may override.
+/// Top-level keys the environment may override. The source lists take a
+/// whole array, e.g. `FAROL_FEEDS='[{name="rust",platform="mastodon",url="…"}]'`
+/// (what the compose stack's `.env` sets).
 const ENV_ROOTS: &[&str] = &[
     "data_dir",
     "shutdown_timeout",
@@ -668,6 +670,9 @@ const ENV_ROOTS: &[&str] = &[
     "windows",
     "bus",
     "index",
+    "logs",
+    "feeds",
+    "posts",
 ];
 
 /// Loads a config file (or the defaults) with `FAROL_*` environment overrides.
