@@ -87,6 +87,9 @@ pub struct IngestArgs {
     /// JSON-lines post files (each a source named after its file stem).
     #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
     pub posts: Vec<String>,
+    /// Address of `/healthz` and `/metrics`; port 0 picks a free one.
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +213,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             sources::add_cli_sources(&mut cfg, &args.logs, &args.posts);
+            if let Some(l) = &args.listen {
+                cfg.api.listen = l.clone();
+            }
             run_validated(cfg, ingest_cmd::run)
         }
         Command::Serve(args) => match listening_config(&args) {

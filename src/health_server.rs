@@ -1,5 +1,5 @@
 //! `/healthz` and `/metrics` for the components that answer no queries
-//! (`farol process`), so that an orchestrator can probe and scrape them.
+//! (`farol ingest`, `farol process`), so that an orchestrator can probe and scrape them.
 
 use crate::api::routes;
 use anyhow::Context;

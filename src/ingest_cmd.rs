@@ -4,7 +4,7 @@
 //! so a SIGKILL loses nothing: what was not acknowledged is read and
 //! published again, and the processors skip the copies by stream position.
 //! A broker that goes away fills `kafka.max_in_flight`; sources then pause
-//! until it is back.
+//! until it is back. `/healthz` and `/metrics` are served on `api.listen`.
 
 use crate::pipeline::{setup_feeds, shutdown_signal, spawn_sources};
 use anyhow::Context;
@@ -42,7 +42,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         &stop_rx,
         &health,
     );
-    println!("ingesting into {} ({} sources)", k.brokers, sources.len());
+    let (_health_server, addr) =
+        crate::health_server::start(&cfg.api.listen, health.clone()).await?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}")?;
+        out.flush()?;
+    }
+    tracing::info!(brokers = %k.brokers, sources = sources.len(), "ingesting");
     // Sources run until told to stop: one that ends first has failed (a
     // delivery the broker refused for good stops every acknowledgement
     // after it), and the process exits non-zero to be restarted from its

@@ -98,6 +98,8 @@ impl Broker {
     pub fn env(&self, tag: &str) -> Vec<(String, String)> {
         vec![
             ("FAROL_KAFKA__BROKERS".into(), self.brokers.clone()),
+            // Health endpoints of `farol ingest` / `farol process` on a free port.
+            ("FAROL_API__LISTEN".into(), "127.0.0.1:0".into()),
             ("FAROL_KAFKA__LOGS_TOPIC".into(), format!("{tag}.logs")),
             ("FAROL_KAFKA__POSTS_TOPIC".into(), format!("{tag}.posts")),
             (
