@@ -6,7 +6,7 @@
 //! two instances of one event look different, and never routes them apart.
 //! What counts as a variable is generic, the same for every source:
 //!
-//! - dates written out (`Fri Jun 17 20:55:07 2005`);
+//! - dates written out (`Fri Jun 17 20:55:07 2005`, `Nov  9 12:01:01`);
 //! - numbers with a unit of size or time (`1.2 KB`, `<1 sec`, `250ms`);
 //! - paths and URLs (`/a/b`, `hdfs://host:9000/x`, `C:\x`);
 //! - inside a token, every run of letters and digits that holds a digit
@@ -28,7 +28,7 @@ pub const WILDCARD: &str = "<*>";
 
 static DATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}\s+\d{1,2}:\d{2}:\d{2}(?:\s+\d{4})?\b",
+        r"\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}\s+\d{1,2}:\d{2}:\d{2}(?:\.\d+)?(?:\s+\d{4})?\b",
     )
     .expect("date pattern compiles")
 });
@@ -288,6 +288,7 @@ mod tests {
             "connection from <*> () at <*>"
         );
         assert_eq!(masked("onExtend:1514038530000 14 0 4"), "onExtend:<*> <*>");
+        assert_eq!(masked("- 1131566461 Nov 9 12:01:01 up"), "- <*> up");
         assert_eq!(
             masked("BIOS-e820: 0000000000000000 - 00000000000a0000 (usable)"),
             "BIOS-<*>: <*> - <*> (usable)"
