@@ -120,16 +120,14 @@ fn mask_token(tok: &str, out: &mut String) {
         let digit = run.bytes().any(|b| b.is_ascii_digit());
         if digit || (run.len() >= 8 && is_hex_word(run)) {
             // A minus sign right before a number (not a hyphen in a word).
+            let n = pieces.len();
             if let Some(Piece::Punct(p)) = pieces.last_mut() {
-                if p.ends_with('-') {
-                    let before = &p[..p.len() - 1];
-                    let hyphen = before.is_empty() && pieces.len() > 1;
-                    if !hyphen {
-                        if before.is_empty() {
-                            pieces.pop();
-                        } else if let Some(Piece::Punct(p)) = pieces.last_mut() {
-                            *p = &p[..p.len() - 1];
-                        }
+                if let Some(before) = p.strip_suffix('-') {
+                    // A lone `-` after a word or variable is a hyphen.
+                    if !before.is_empty() {
+                        *p = before;
+                    } else if n == 1 {
+                        pieces.pop();
                     }
                 }
             }
