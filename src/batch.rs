@@ -1,6 +1,7 @@
 //! `farol batch`: re-processes historical files through the same processor
 //! core as streaming, file by file in order, and writes the same aggregates —
-//! into the embedded index, or as JSON lines on stdout.
+//! into the embedded index, or as JSON lines on stdout (aggregates, or
+//! every event document).
 
 use crate::batch_inputs::{self, Failed};
 use crate::batch_summary::Summary;
@@ -68,8 +69,10 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
             std::fs::create_dir_all(&cfg.data_dir)?;
             Some(open_index(&cfg)?)
         }
-        BatchFormat::Json => None,
+        BatchFormat::Json | BatchFormat::Events => None,
     };
+    let mut events_out =
+        (format == BatchFormat::Events).then(|| std::io::BufWriter::new(std::io::stdout().lock()));
     let restored = index
         .as_ref()
         .map(|i| i.stream_states())
@@ -161,6 +164,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
                 if proc.pending_records() >= FLUSH_EVERY {
                     let b = proc.flush();
                     summary.observe(&b);
+                    write_events(&b, events_out.as_mut())?;
                     deliver(b, index.as_ref(), &mut totals).await?;
                 }
             }
@@ -173,7 +177,11 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
     proc.end_of_input();
     let b = proc.flush();
     summary.observe(&b);
+    write_events(&b, events_out.as_mut())?;
     deliver(b, index.as_ref(), &mut totals).await?;
+    if let Some(mut out) = events_out.take() {
+        out.flush()?;
+    }
     bar.finish_and_clear();
     match (format, index) {
         (BatchFormat::Json, _) => {
@@ -201,7 +209,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
                 cfg.data_dir.join("index").display()
             );
         }
-        (BatchFormat::Index, None) => {}
+        (BatchFormat::Index, None) | (BatchFormat::Events, _) => {}
     }
     let mut err = std::io::stderr().lock();
     summary.write(&mut err)?;
@@ -209,6 +217,19 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
         writeln!(err, "batch: could not read {}: {}", f.path, f.why)?;
     }
     Ok(failed.is_empty())
+}
+
+/// Prints the batch's event documents, one JSON line each.
+fn write_events(
+    b: &farol_common::model::Batch,
+    out: Option<&mut std::io::BufWriter<std::io::StdoutLock<'static>>>,
+) -> std::io::Result<()> {
+    let Some(out) = out else { return Ok(()) };
+    for e in &b.events {
+        serde_json::to_writer(&mut *out, &e.document())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 async fn deliver(

@@ -98,6 +98,10 @@ pub enum BatchFormat {
     Index,
     /// Print one JSON object per base bucket, kind, source and key on stdout.
     Json,
+    /// Print every event document (what the index stores: source, file,
+    /// line_no, ts, class, level, message, template, template_id, …) as
+    /// one JSON line on stdout, in input order.
+    Events,
 }
 
 #[derive(Args, Debug)]

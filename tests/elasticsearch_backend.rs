@@ -10,7 +10,7 @@ use es_support::{servers, unique_prefix, EsServer, Flavor};
 use farol_common::model::{AggKind, Batch, BucketKey, Event, LogEvent, StreamState};
 use farol_indexer::elasticsearch::client::EsSettings;
 use farol_indexer::elasticsearch::{es_metrics, ElasticsearchIndex};
-use farol_indexer::{Index, TrendsQuery, TrendsRange};
+use farol_indexer::{Index, SearchQuery, TrendsQuery, TrendsRange};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,9 +46,14 @@ fn log(source: &str, i: u64, level: Option<&str>) -> Event {
         message: format!("request {i} done"),
         fields: Default::default(),
         truncated: false,
-        template: None,
-        template_id: None,
+        template: Some("request <*> done".into()),
+        template_id: Some(template_id(i).into()),
     })
+}
+
+/// The template id event `i` carries (three ids, by `i % 3`).
+fn template_id(i: u64) -> &'static str {
+    ["00000000000000a0", "00000000000000b1", "00000000000000c2"][(i % 3) as usize]
 }
 
 /// Events `range` of source `src` with their count increments and stream state.
@@ -171,6 +176,26 @@ fn counts_state_and_rewrites(flavor: Flavor) {
         "{flavor:?}"
     );
     assert_eq!(totals(&rt, &ix, "app"), truth, "{flavor:?}");
+
+    // `/search` by template id: exactly the events carrying it (500 events,
+    // ids by i % 3: 167, 167, 166).
+    for (k, want) in [(0u64, 167u64), (1, 167), (2, 166)] {
+        let hits = rt
+            .block_on(ix.search(SearchQuery {
+                q: String::new(),
+                kind: Some("log".into()),
+                from: None,
+                to: None,
+                limit: 5,
+                template_id: Some(template_id(k).into()),
+            }))
+            .expect("search");
+        assert_eq!(hits.total, want, "{flavor:?}: template {k}");
+        assert!(
+            hits.hits.iter().all(|h| h["template_id"] == template_id(k)),
+            "{flavor:?}"
+        );
+    }
 
     // The window form: the last closed 1m window that holds data.
     let w = rt

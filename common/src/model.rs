@@ -163,6 +163,16 @@ impl Event {
             Event::Post(p) => &p.source,
         }
     }
+    /// The document an index stores for the event: its fields (`type`
+    /// `log` or `post`, times in epoch ms) plus `@timestamp`, the event time.
+    /// `farol batch --format events` prints exactly this.
+    pub fn document(&self) -> serde_json::Value {
+        let mut body = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(m) = &mut body {
+            m.insert("@timestamp".into(), self.ts().into());
+        }
+        body
+    }
 }
 
 /// What is being counted.

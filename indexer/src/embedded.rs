@@ -216,6 +216,10 @@ impl Inner {
                 d.add_text(f.doc_type, "log");
                 d.add_text(f.text, &l.message);
                 d.add_text(f.class, &l.class);
+                // A log event's `key` is its log_template key (`&template_id=`).
+                if let Some(t) = &l.template_id {
+                    d.add_text(f.key, t);
+                }
             }
             Event::Post(p) => {
                 d.add_text(f.doc_type, "post");
@@ -418,6 +422,15 @@ impl Inner {
                     (Occur::Should, term("post")),
                 ])),
             )),
+        }
+        if let Some(t) = &q.template_id {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.key, t),
+                    IndexRecordOption::Basic,
+                )),
+            ));
         }
         if q.from.is_some() || q.to.is_some() {
             let lo = q.from.map_or(Bound::Unbounded, |v| {
@@ -704,6 +717,7 @@ mod tests {
                 from: None,
                 to: None,
                 limit: 10,
+                template_id: None,
             })
             .await
             .unwrap()
@@ -781,6 +795,7 @@ mod tests {
                 from: Some(2_000),
                 to: Some(3_000),
                 limit: 10,
+                template_id: None,
             })
             .await
             .unwrap()
@@ -796,6 +811,7 @@ mod tests {
             from: None,
             to: None,
             limit,
+            template_id: None,
         }
     }
 

@@ -26,7 +26,7 @@ const ECHO_CHARS: usize = 64;
 /// `/trends` parameters.
 pub const TRENDS_PARAMS: &[&str] = &["kind", "window", "at", "from", "to", "limit", "source"];
 /// `/search` parameters.
-pub const SEARCH_PARAMS: &[&str] = &["q", "kind", "from", "to", "limit"];
+pub const SEARCH_PARAMS: &[&str] = &["q", "kind", "from", "to", "limit", "template_id"];
 
 /// A rejected parameter: which one, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -263,12 +263,26 @@ pub fn parse_search(query: &str) -> Result<SearchQuery, ParamError> {
     }
     let q = p.get("q").cloned().unwrap_or_default();
     check_query_text(&q).map_err(|reason| ParamError::new("q", reason))?;
+    // Template ids are 16 lower-case hex digits (the miner's hash).
+    let template_id = match p.get("template_id") {
+        None => None,
+        Some(t) if t.len() == 16 && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+            Some(t.clone())
+        }
+        Some(t) => {
+            return Err(ParamError::new(
+                "template_id",
+                format!("'{}' is not a template id (16 hex digits)", echo(t)),
+            ))
+        }
+    };
     Ok(SearchQuery {
         q,
         kind,
         from,
         to,
         limit,
+        template_id,
     })
 }
 
@@ -374,6 +388,16 @@ mod tests {
         rejects(trends("kind=log_class&kind=log_class&window=1m"), "kind");
         rejects(trends("kind=log_class&window=1m&limt=5"), "limt");
         rejects(parse_search("q=a&q=b"), "q");
+        rejects(parse_search("template_id=xyz"), "template_id");
+        rejects(parse_search("template_id=0123456789ABCDEF"), "template_id");
+        rejects(parse_search("template_id=0123456789abcdef0"), "template_id");
+        assert_eq!(
+            parse_search("template_id=0123456789abcdef")
+                .unwrap()
+                .template_id
+                .as_deref(),
+            Some("0123456789abcdef")
+        );
         assert!(trends("kind=log_class&&window=1m").is_ok());
     }
 

@@ -81,6 +81,8 @@ pub struct SearchQuery {
     pub to: Option<Millis>,
     /// Maximum hits.
     pub limit: usize,
+    /// Only log events of this template id (`&template_id=`).
+    pub template_id: Option<String>,
 }
 
 /// A `/search` answer.

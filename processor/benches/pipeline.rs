@@ -1,5 +1,6 @@
 //! Throughput of the synchronous core: parsing log lines of every known
-//! format, and the whole processor (parse + classify + bucket + watermark).
+//! format, parse + classify with and without template mining, and the whole
+//! processor (parse + classify + mine + bucket + watermark).
 //! Reads the Loghub samples from `../shared/data` when present (research-only
 //! data, never copied here) and the bundled access log otherwise.
 
@@ -8,6 +9,7 @@ use farol_common::config::{FormatSpec, WindowsConfig};
 use farol_common::model::{RawRecord, RecordKind};
 use farol_processor::logparse::LineParser;
 use farol_processor::processor::{Parsers, Processor};
+use farol_processor::template::Miner;
 use farol_processor::window::WindowParams;
 use std::collections::HashMap;
 use std::path::Path;
@@ -52,6 +54,40 @@ fn parse(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+}
+
+/// Parse + classify every line of every file (one miner per file, as per
+/// stream in the processor), without and with template mining.
+fn mining(c: &mut Criterion) {
+    let parser = LineParser::new(&FormatSpec::default()).expect("auto parser");
+    let all = inputs();
+    let n: usize = all.iter().map(|(_, l)| l.len()).sum();
+    let mut g = c.benchmark_group("mining");
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("parse_classify", |b| {
+        b.iter(|| {
+            for (_, lines) in &all {
+                let mut hint = None;
+                for l in lines {
+                    std::hint::black_box(parser.parse(l, &mut hint, 0));
+                }
+            }
+        })
+    });
+    g.bench_function("parse_classify_mine", |b| {
+        b.iter(|| {
+            for (_, lines) in &all {
+                let mut hint = None;
+                let mut miner = Miner::default();
+                for l in lines {
+                    let p = parser.parse(l, &mut hint, 0);
+                    std::hint::black_box(miner.add(&p.message));
+                    std::hint::black_box(p);
+                }
+            }
+        })
+    });
     g.finish();
 }
 
@@ -101,5 +137,5 @@ fn process(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, process);
+criterion_group!(benches, parse, mining, process);
 criterion_main!(benches);

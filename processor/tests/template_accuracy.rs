@@ -78,13 +78,26 @@ fn grouping_accuracy_on_every_loghub_file() {
                     );
                 }
             }
+            let mut by_pred: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+            for (i, p) in predicted.iter().enumerate() {
+                by_pred.entry(p).or_default().entry(&truth[i]).or_insert(i);
+            }
+            for (p, trues) in by_pred.iter().filter(|(_, t)| t.len() > 1) {
+                for (t, &i) in trues {
+                    eprintln!(
+                        "  {p} merges {t}: {}",
+                        parser.parse(lines[i], &mut None, 0).message
+                    );
+                }
+            }
         }
         eprintln!("{name:<24} GA {ga:.3} ({} templates)", miner.len());
         scores.insert(name, ga);
     }
     let avg = scores.values().sum::<f64>() / scores.len() as f64;
     eprintln!("average GA over {} files: {avg:.3}", scores.len());
-    // The floor measured with this configuration (BENCHMARKS.md); the
-    // issue's target is 0.90.
-    assert!(avg >= 0.75, "average GA {avg:.3}");
+    // The floor: 0.947 measured with this configuration on the eleven
+    // files here (BENCHMARKS.md), minus a small margin; the target
+    // is 0.90.
+    assert!(avg >= 0.93, "average GA {avg:.3}");
 }

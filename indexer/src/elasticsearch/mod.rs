@@ -80,8 +80,7 @@ fn event_op(prefix: &str, e: &Event) -> BulkOp {
         Event::Log(l) => (IndexKind::Logs, l.ts),
         Event::Post(p) => (IndexKind::Posts, p.created_at),
     };
-    let mut body = serde_json::to_value(e).unwrap_or(Value::Null);
-    body["@timestamp"] = ts.into();
+    let body = e.document();
     BulkOp {
         action: Action::Index,
         index: kind.index_for(prefix, ts),

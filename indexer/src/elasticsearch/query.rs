@@ -277,6 +277,9 @@ pub async fn search(
     if !range.is_empty() {
         filter.push(json!({"range": {"@timestamp": range}}));
     }
+    if let Some(t) = &q.template_id {
+        filter.push(json!({"term": {"template_id": t}}));
+    }
     let body = json!({
         "size": q.limit.max(1),
         "track_total_hits": true,

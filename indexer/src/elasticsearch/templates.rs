@@ -105,6 +105,7 @@ impl IndexKind {
                 "level": kw, "message": {"type": "text"},
                 "fields": {"type": "object", "enabled": false},
                 "truncated": {"type": "boolean"},
+                "template": {"type": "text"}, "template_id": kw,
             }))),
             IndexKind::Posts => common(props(json!({
                 "platform": kw, "created_at": date, "author": kw,

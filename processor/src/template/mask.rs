@@ -1,0 +1,318 @@
+//! Masking: turns a log message into the tokens the miner groups, with the
+//! parts that are variables in almost every log replaced by `<*>` before any
+//! grouping, so that grouping only has to decide about words.
+//!
+//! Why here and not in the grouping: a variable that is masked never makes
+//! two instances of one event look different, and never routes them apart.
+//! What counts as a variable is generic, the same for every source:
+//!
+//! - dates written out (`Fri Jun 17 20:55:07 2005`, `Nov  9 12:01:01`);
+//! - numbers with a unit of size or time (`1.2 KB`, `<1 sec`, `250ms`);
+//! - paths and URLs (`/a/b`, `hdfs://host:9000/x`, `C:\x`);
+//! - inside a token, every run of letters and digits that holds a digit
+//!   (numbers, hex, ids such as `blk_-123` or `attempt_1445_0020_m_3`,
+//!   IPs and ports, versions), with a minus sign that is not a hyphen, and
+//!   long hex words; hex groups glued to such a run (UUIDs, IPv6) join it;
+//!   adjacent variables joined by `.:_-/,` become one (`10.1.2.3:50010`);
+//! - a bracketed group opening the message (`[thread name]`) is the
+//!   context a logger prints before it: one variable;
+//! - a token that is nothing but variables and punctuation (`(<*>)`,
+//!   `[<*>]`, `<*>,`) is one variable, and consecutive variable tokens are
+//!   one: a variable may span any number of tokens (`(1.2 KB)`).
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// The variable placeholder.
+pub const WILDCARD: &str = "<*>";
+
+static DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}\s+\d{1,2}:\d{2}:\d{2}(?:\.\d+)?(?:\s+\d{4})?\b",
+    )
+    .expect("date pattern compiles")
+});
+
+/// A number with a unit of size or time; group 1 keeps the character before
+/// it (the `regex` crate has no look-behind).
+static UNIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(^|[^\w.])[<>~]?\d+(?:\.\d+)?\s?(?:[KMGTP]i?B|B|[kKMGT]b|ms|us|µs|ns|s|sec|secs|seconds?|mins?|minutes?|hours?|days?)\b",
+    )
+    .expect("unit pattern compiles")
+});
+
+/// One piece of a token.
+#[derive(Debug, PartialEq)]
+enum Piece<'a> {
+    /// A masked variable.
+    Var,
+    /// A run of letters and digits without a digit.
+    Word(&'a str),
+    /// A run of anything else.
+    Punct(&'a str),
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+/// `/a/b`, `scheme://…`, `C:\…`, after any opening quote or bracket.
+fn is_path(tok: &str) -> bool {
+    let t = tok.trim_start_matches(['\'', '"', '(', '[', '<', '{', '=']);
+    let bytes = t.as_bytes();
+    if bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' && bytes[2] == b'\\' {
+        return true;
+    }
+    let rest = match t.find("://") {
+        Some(i)
+            if i > 0
+                && t[..i]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+        {
+            &t[i + 1..]
+        }
+        _ => t,
+    };
+    rest.starts_with('/') && rest.bytes().filter(|&b| b == b'/').count() >= 2 && rest.len() > 2
+}
+
+fn is_hex_word(w: &str) -> bool {
+    w.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Masks one white-space separated token.
+fn mask_token(tok: &str, out: &mut String) {
+    if tok == WILDCARD || is_path(tok) {
+        out.push_str(WILDCARD);
+        return;
+    }
+    if !tok.bytes().any(|b| b.is_ascii_digit()) && !tok.contains(WILDCARD) {
+        // Nothing to mask but long hex words, which hold digits or are rare.
+        if !(tok.len() >= 8 && is_hex_word(tok)) {
+            out.push_str(tok);
+            return;
+        }
+    }
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut rest = tok;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with(WILDCARD) {
+            pieces.push(Piece::Var);
+            rest = &rest[WILDCARD.len()..];
+            continue;
+        }
+        let word = is_word_char(c);
+        let end = rest
+            .char_indices()
+            .find(|&(i, ch)| {
+                (is_word_char(ch) != word) || (!word && rest[i..].starts_with(WILDCARD))
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        let end = end.max(c.len_utf8());
+        let run = &rest[..end];
+        rest = &rest[end..];
+        if !word {
+            pieces.push(Piece::Punct(run));
+            continue;
+        }
+        let digit = run.bytes().any(|b| b.is_ascii_digit());
+        if digit || (run.len() >= 8 && is_hex_word(run)) {
+            // A minus sign right before a number (not a hyphen in a word).
+            let n = pieces.len();
+            if let Some(Piece::Punct(p)) = pieces.last_mut() {
+                if let Some(before) = p.strip_suffix('-') {
+                    // A lone `-` after a word or variable is a hyphen.
+                    if !before.is_empty() {
+                        *p = before;
+                    } else if n == 1 {
+                        pieces.pop();
+                    }
+                }
+            }
+            pieces.push(Piece::Var);
+        } else {
+            pieces.push(Piece::Word(run));
+        }
+    }
+    // Hex groups glued to a variable by `-` or `:` belong to it (UUIDs, IPv6).
+    let glue = |p: &Piece| matches!(p, Piece::Punct(s) if *s == "-" || *s == ":" || *s == "::");
+    for i in 0..pieces.len() {
+        if let Piece::Word(w) = pieces[i] {
+            if w.len() >= 4 && is_hex_word(w) {
+                let left = i >= 2 && glue(&pieces[i - 1]) && pieces[i - 2] == Piece::Var;
+                let right =
+                    i + 2 < pieces.len() && glue(&pieces[i + 1]) && pieces[i + 2] == Piece::Var;
+                if left || right {
+                    pieces[i] = Piece::Var;
+                }
+            }
+        }
+    }
+    // Variables joined by separators are one variable.
+    let sep = |s: &str| s.bytes().all(|b| b".:_-/,".contains(&b));
+    let mut merged: Vec<Piece> = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        if p == Piece::Var {
+            if let [.., Piece::Var, Piece::Punct(s)] = merged.as_slice() {
+                if sep(s) {
+                    merged.pop();
+                    continue;
+                }
+            }
+            if let [.., Piece::Var] = merged.as_slice() {
+                continue;
+            }
+        }
+        merged.push(p);
+    }
+    if merged.contains(&Piece::Var) && !merged.iter().any(|p| matches!(p, Piece::Word(_))) {
+        out.push_str(WILDCARD);
+        return;
+    }
+    for p in merged {
+        match p {
+            Piece::Var => out.push_str(WILDCARD),
+            Piece::Word(s) | Piece::Punct(s) => out.push_str(s),
+        }
+    }
+}
+
+/// The length of a bracketed group opening `s` (`[thread name]`,
+/// `[a[b]/c]`), brackets balanced, followed by white space or the end.
+fn leading_group(s: &str) -> Option<usize> {
+    if !s.starts_with('[') {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'[' => depth += 1,
+            b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    let end = i + 1;
+                    let next = s.as_bytes().get(end);
+                    return (next.is_none_or(|c| c.is_ascii_whitespace())).then_some(end);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The message with its variables masked, as tokens.
+pub fn tokens(message: &str) -> Vec<String> {
+    let message = message.trim_start();
+    // A bracketed group opening the message is the context a logger prints
+    // before it (thread, request, instance): one variable.
+    let (lead, message) = match leading_group(message) {
+        Some(end) => (true, &message[end..]),
+        None => (false, message),
+    };
+    let mut s = std::borrow::Cow::Borrowed(message);
+    if s.bytes().any(|b| b.is_ascii_digit()) {
+        if DATE.is_match(&s) {
+            s = std::borrow::Cow::Owned(DATE.replace_all(&s, WILDCARD).into_owned());
+        }
+        if UNIT.is_match(&s) {
+            s = std::borrow::Cow::Owned(UNIT.replace_all(&s, "${1}<*>").into_owned());
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    if lead {
+        out.push(WILDCARD.to_string());
+    }
+    for t in s.split_whitespace() {
+        let mut m = String::with_capacity(t.len());
+        mask_token(t, &mut m);
+        if m == WILDCARD && out.last().is_some_and(|l| l == WILDCARD) {
+            continue;
+        }
+        out.push(m);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(s: &str) -> String {
+        tokens(s).join(" ")
+    }
+
+    #[test]
+    fn numbers_ids_and_addresses_are_variables() {
+        assert_eq!(
+            masked("PacketResponder 1 for block blk_-6952295868487656571 terminating"),
+            "PacketResponder <*> for block blk_<*> terminating"
+        );
+        assert_eq!(
+            masked("Progress of TaskAttempt attempt_1445144423722_0020_m_000000_0 is : 0.02"),
+            "Progress of TaskAttempt attempt_<*>_m_<*> is : <*>"
+        );
+        assert_eq!(masked("from /10.251.42.84:50010 to x"), "from <*> to x");
+        assert_eq!(
+            masked("headroom=<memory:0, vCores:-27>"),
+            "headroom=<memory:<*>, vCores:<*>>"
+        );
+        assert_eq!(masked("jetty-6.1.26"), "jetty-<*>");
+        assert_eq!(
+            masked("VM b9000564-fe1a-409b-b8cc-1e88b294cd1d Started"),
+            "VM <*> Started"
+        );
+        assert_eq!(masked("addr fe80::1c5d:fecd:1234 up"), "addr <*> up");
+    }
+
+    #[test]
+    fn units_paths_dates_and_variable_runs() {
+        assert_eq!(
+            masked("x:80 close, 1234 bytes (1.2 KB) sent, lifetime <1 sec"),
+            "x:<*> close, <*> bytes <*> sent, lifetime <*>"
+        );
+        assert_eq!(
+            masked("took 250ms (threshold=300 ms)"),
+            "took <*> (threshold=<*>)"
+        );
+        assert_eq!(masked("open /var/log/a.log now"), "open <*> now");
+        assert_eq!(masked("file hdfs://h:9000/tmp/x done"), "file <*> done");
+        assert_eq!(masked("file C:\\Windows\\x.dll done"), "file <*> done");
+        assert_eq!(masked("to /default-rack"), "to /default-rack");
+        assert_eq!(
+            masked("connection from 1.2.3.4 () at Fri Jun 17 20:55:07 2005"),
+            "connection from <*> () at <*>"
+        );
+        assert_eq!(masked("onExtend:1514038530000 14 0 4"), "onExtend:<*> <*>");
+        assert_eq!(masked("- 1131566461 Nov 9 12:01:01 up"), "- <*> up");
+        assert_eq!(
+            masked("BIOS-e820: 0000000000000000 - 00000000000a0000 (usable)"),
+            "BIOS-<*>: <*> - <*> (usable)"
+        );
+    }
+
+    #[test]
+    fn a_leading_bracketed_group_is_one_variable() {
+        assert_eq!(
+            masked("[RMCommunicator Allocator] o.a.Client: Address change"),
+            "<*> o.a.Client: Address change"
+        );
+        assert_eq!(
+            masked("[Q[myid=1]/0:2181:E@100] - Server up"),
+            "<*> - Server up"
+        );
+        assert_eq!(masked("[a]b c"), "[a]b c");
+    }
+
+    #[test]
+    fn words_stay_words() {
+        assert_eq!(
+            masked("session opened for user root"),
+            "session opened for user root"
+        );
+        assert_eq!(masked("non-blocking re-try"), "non-blocking re-try");
+        assert_eq!(masked("défaut côté <*>"), "défaut côté <*>");
+    }
+}
