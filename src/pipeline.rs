@@ -61,6 +61,15 @@ pub fn open_index(cfg: &Config) -> anyhow::Result<EmbeddedIndex> {
     })
 }
 
+/// The trend-score settings of a config.
+pub fn scoring(t: &farol_common::config::TrendsConfig) -> farol_indexer::score::Scoring {
+    farol_indexer::score::Scoring {
+        baseline_windows: t.baseline_windows,
+        min_count: t.min_count,
+        smoothing: t.smoothing,
+    }
+}
+
 /// The Elasticsearch settings of a config, with credentials read from the
 /// variables it names.
 pub fn es_settings(es: &ElasticsearchConfig) -> anyhow::Result<EsSettings> {
@@ -428,6 +437,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         write_block: running.write_block.clone(),
         stopping: running.stop_rx.clone(),
         sources: Arc::new(sources),
+        scoring: crate::pipeline::scoring(&cfg.trends),
         admin,
     });
     // The API stays up while the pipeline drains (health stays visible) and

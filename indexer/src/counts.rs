@@ -2,7 +2,6 @@
 //! ordered map of buckets, each holding counts per (source, key). Windows and
 //! ranges are sums over buckets.
 
-use crate::query::TrendItem;
 use farol_common::model::{AggKind, BucketKey};
 use farol_common::time::Millis;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -90,22 +89,6 @@ impl Counts {
     }
 }
 
-/// The top `limit` items, count descending then key ascending.
-pub fn top(totals: HashMap<String, u64>, limit: usize) -> Vec<TrendItem> {
-    let mut items: Vec<TrendItem> = totals
-        .into_iter()
-        .filter(|(_, c)| *c > 0)
-        .map(|(key, count)| TrendItem {
-            key,
-            count,
-            template: None,
-        })
-        .collect();
-    items.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
-    items.truncate(limit);
-    items
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,12 +114,5 @@ mod tests {
         let t = c.totals(AggKind::Hashtag, Some("a"), 10_000, 30_000);
         assert_eq!((t["x"], t["y"]), (1, 7));
         assert!(c.totals(AggKind::LogClass, None, 0, 99_999).is_empty());
-    }
-
-    #[test]
-    fn ties_break_by_key() {
-        let t: HashMap<String, u64> = [("b".into(), 2), ("a".into(), 2), ("c".into(), 3)].into();
-        let keys: Vec<String> = top(t, 2).into_iter().map(|i| i.key).collect();
-        assert_eq!(keys, vec!["c", "a"]);
     }
 }

@@ -4,7 +4,7 @@
 //! per-stream processing state rides in the same commit as its payload, so
 //! counts and positions can never disagree after a crash.
 
-use crate::counts::{top, Counts};
+use crate::counts::Counts;
 use crate::params::check_query_text;
 use crate::query::{SearchHits, SearchQuery, Trends, TrendsQuery, MAX_SEARCH_BYTES};
 use crate::{Index, IndexError};
@@ -375,10 +375,15 @@ impl Inner {
             )
         });
         let mut items = match span {
-            Some((from, to)) => top(
-                st.counts.totals(q.kind, q.source.as_deref(), from, to),
-                q.limit,
-            ),
+            Some((from, to)) => {
+                let totals = st.counts.totals(q.kind, q.source.as_deref(), from, to);
+                let keys = crate::trends::scored_keys(q, &totals);
+                let (bf, bt) = q.scoring.baseline_span((from, to));
+                let mut baseline = st.counts.totals(q.kind, q.source.as_deref(), bf, bt);
+                let keys: HashSet<&String> = keys.iter().collect();
+                baseline.retain(|k, _| keys.contains(k));
+                crate::trends::rank(q, &totals, &baseline)
+            }
             None => vec![],
         };
         if q.kind == AggKind::LogTemplate {
@@ -392,6 +397,8 @@ impl Inner {
             from: span.map(|s| rfc3339(s.0)),
             to: span.map(|s| rfc3339(s.1)),
             items,
+            approximate: false,
+            max_error: None,
         })
     }
 
@@ -693,6 +700,8 @@ mod tests {
                     from: 0,
                     to: 20_000,
                 },
+                sort: Default::default(),
+                scoring: Default::default(),
             })
             .await
             .unwrap();
@@ -723,6 +732,8 @@ mod tests {
                     },
                     at: None,
                 },
+                sort: Default::default(),
+                scoring: Default::default(),
             })
             .await
             .unwrap();
@@ -743,6 +754,8 @@ mod tests {
                     window,
                     at: Some(5_000),
                 },
+                sort: Default::default(),
+                scoring: Default::default(),
             })
             .await
             .unwrap();
