@@ -7,6 +7,7 @@
 pub mod counts;
 pub mod elasticsearch;
 pub mod embedded;
+pub mod heavy;
 pub mod params;
 pub mod query;
 pub mod score;
