@@ -23,6 +23,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// (source, key)
 type Entry = (String, String);
 
+/// Counters to write, with the value to write.
+pub type Writes = Vec<(BucketKey, u64)>;
+
 /// Memory bounds of the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CountLimits {
@@ -222,7 +225,7 @@ impl Counts {
 
     /// The counters to write at a commit: exact ones as absolute values,
     /// the others as increments. Both are then considered written.
-    pub fn take_writes(&mut self) -> (Vec<(BucketKey, u64)>, Vec<(BucketKey, u64)>) {
+    pub fn take_writes(&mut self) -> (Writes, Writes) {
         let dirty: Vec<BucketKey> = self.dirty.drain().collect();
         let absolute = dirty
             .into_iter()
