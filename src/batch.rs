@@ -186,7 +186,18 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
     match (format, index) {
         (BatchFormat::Json, _) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            // Each base bucket is scored like a `/trends` span: against the
+            // same (kind, source, key) in the N base buckets before it.
+            let scoring = crate::pipeline::scoring(&cfg.trends);
+            let bucket_ms = cfg.windows.bucket.as_millis() as i64;
             for (k, count) in &totals {
+                let baseline: u64 = (1..=i64::from(scoring.baseline_windows))
+                    .filter_map(|i| {
+                        let mut prev = k.clone();
+                        prev.bucket_start = k.bucket_start.checked_sub(i * bucket_ms)?;
+                        totals.get(&prev).copied()
+                    })
+                    .sum();
                 serde_json::to_writer(
                     &mut out,
                     &serde_json::json!({
@@ -195,6 +206,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
                         "source": k.source,
                         "key": k.key,
                         "count": count,
+                        "score": scoring.score(*count, baseline),
                     }),
                 )?;
                 out.write_all(b"\n")?;

@@ -111,6 +111,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         stopping: stop_rx.clone(),
         sources: Arc::new(sources),
         admin: api::AdminAuth::from_env(),
+        scoring: crate::pipeline::scoring(&cfg.trends),
     });
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(api::serve::serve(

@@ -53,12 +53,44 @@ type SourceFuture = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::R
 /// Opens the embedded index of a data dir.
 pub fn open_index(cfg: &Config) -> anyhow::Result<EmbeddedIndex> {
     let dir = cfg.data_dir.join("index");
-    EmbeddedIndex::open(&dir, cfg.index.writer_memory_mb).with_context(|| {
-        format!(
-            "opening the embedded index in {} (is another farol using this data dir?)",
-            dir.display()
-        )
-    })
+    EmbeddedIndex::open_with(&dir, cfg.index.writer_memory_mb, count_limits(cfg)).with_context(
+        || {
+            format!(
+                "opening the embedded index in {} (is another farol using this data dir?)",
+                dir.display()
+            )
+        },
+    )
+}
+
+/// The memory bounds of the embedded index's counters: the key budget of
+/// `[trends]`, and buckets kept for the longest window plus its slide.
+pub fn count_limits(cfg: &Config) -> farol_indexer::counts::CountLimits {
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let bucket_ms = ms(cfg.windows.bucket).max(1);
+    let retain_ms = cfg
+        .windows
+        .sliding
+        .iter()
+        .map(|w| ms(w.size).saturating_add(ms(w.slide)))
+        .max()
+        .unwrap_or(0)
+        .max(bucket_ms);
+    farol_indexer::counts::CountLimits {
+        key_budget: cfg.trends.key_budget,
+        heavy_hitters: cfg.trends.heavy_hitters,
+        retain_ms,
+        bucket_ms,
+    }
+}
+
+/// The trend-score settings of a config.
+pub fn scoring(t: &farol_common::config::TrendsConfig) -> farol_indexer::score::Scoring {
+    farol_indexer::score::Scoring {
+        baseline_windows: t.baseline_windows,
+        min_count: t.min_count,
+        smoothing: t.smoothing,
+    }
 }
 
 /// The Elasticsearch settings of a config, with credentials read from the
@@ -425,6 +457,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         write_block: running.write_block.clone(),
         stopping: running.stop_rx.clone(),
         sources: Arc::new(sources),
+        scoring: crate::pipeline::scoring(&cfg.trends),
         admin,
     });
     // The API stays up while the pipeline drains (health stays visible) and

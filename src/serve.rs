@@ -73,6 +73,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         write_block: Arc::new(write_block),
         stopping: stop_rx,
         sources: Arc::new(sources),
+        scoring: crate::pipeline::scoring(&cfg.trends),
         admin: api::AdminAuth::from_env(),
     });
     api::serve::serve(

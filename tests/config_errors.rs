@@ -32,6 +32,9 @@ format = "klingon"
 name = "app"
 paths = ["/tmp/app.log"]
 format = { regex = "(?P<ts>\\S+ (?P<level>" }
+[trends]
+baseline_windows = 0
+smoothing = 0.0
 "#;
 
 #[test]
@@ -39,7 +42,13 @@ fn run_and_check_config_name_every_bad_key() {
     for args in [&["check-config"][..], &["run", "--config"][..]] {
         let (code, err) = run(args, BAD);
         assert_eq!(code, 1, "{args:?}: {err}");
-        for key in ["api.listen", "logs[0].format", "logs[1].format.regex"] {
+        for key in [
+            "api.listen",
+            "logs[0].format",
+            "logs[1].format.regex",
+            "trends.baseline_windows",
+            "trends.smoothing",
+        ] {
             assert!(err.contains(key), "{args:?}: '{key}' missing from:\n{err}");
         }
     }

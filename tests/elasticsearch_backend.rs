@@ -10,7 +10,7 @@ use es_support::{servers, unique_prefix, EsServer, Flavor};
 use farol_common::model::{AggKind, Batch, BucketKey, Event, LogEvent, StreamState};
 use farol_indexer::elasticsearch::client::EsSettings;
 use farol_indexer::elasticsearch::{es_metrics, ElasticsearchIndex};
-use farol_indexer::{Index, SearchQuery, TrendsQuery, TrendsRange};
+use farol_indexer::{Index, SearchQuery, TrendSort, TrendsQuery, TrendsRange};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -108,6 +108,8 @@ fn totals(rt: &tokio::runtime::Runtime, ix: &dyn Index, src: &str) -> BTreeMap<S
                 from: 0,
                 to: 4_102_444_800_000,
             },
+            sort: Default::default(),
+            scoring: Default::default(),
         }))
         .expect("trends");
     t.items.into_iter().map(|i| (i.key, i.count)).collect()
@@ -211,6 +213,8 @@ fn counts_state_and_rewrites(flavor: Flavor) {
                 },
                 at: None,
             },
+            sort: Default::default(),
+            scoring: Default::default(),
         }))
         .expect("window trends");
     // Watermark T0+469s: windows end on 10 s boundaries at or before it.
@@ -297,4 +301,78 @@ fn rejected_documents_are_dead_lettered(flavor: Flavor) {
         );
         assert!(detail.contains(&index), "{detail}");
     }
+}
+
+#[test]
+fn a_planted_burst_ranks_first_by_score_on_every_server() {
+    for flavor in servers() {
+        planted_burst(flavor);
+    }
+}
+
+/// Counters written straight to the backend: per minute `steady` 150 and
+/// `burst` 5, and `burst` 100 in minute 6. Scored over minute 6 against
+/// minutes 0..6 (the default baseline of 6 spans).
+fn planted_burst(flavor: Flavor) {
+    let es = EsServer::start(flavor);
+    let rt = runtime();
+    let prefix = unique_prefix("score");
+    let ix = rt
+        .block_on(ElasticsearchIndex::open(&settings(&es.url, &prefix)))
+        .expect("open");
+    let mut counts = vec![];
+    for minute in 0..7i64 {
+        for (key, n) in [
+            ("steady", 150),
+            ("burst", if minute == 6 { 100 } else { 5 }),
+        ] {
+            counts.push((
+                BucketKey {
+                    bucket_start: T0 + minute * 60_000,
+                    kind: AggKind::Hashtag,
+                    source: "feed".into(),
+                    key: key.into(),
+                },
+                n,
+            ));
+        }
+    }
+    rt.block_on(ix.apply(Batch {
+        counts,
+        ..Batch::default()
+    }))
+    .expect("apply");
+    rt.block_on(ix.commit()).expect("commit");
+    es.refresh();
+    let ask = |sort| {
+        rt.block_on(ix.trends(TrendsQuery {
+            kind: AggKind::Hashtag,
+            source: None,
+            limit: 10,
+            range: TrendsRange::Between {
+                from: T0 + 6 * 60_000,
+                to: T0 + 7 * 60_000,
+            },
+            sort,
+            scoring: Default::default(),
+        }))
+        .expect("trends")
+        .items
+        .into_iter()
+        .map(|i| (i.key, i.count, i.score))
+        .collect::<Vec<_>>()
+    };
+    // Expected (documented formula, N = 6, smoothing 1):
+    // burst  e = (30 + 1) / 7,  z = (100 - e) / sqrt(e) = 45.41
+    // steady e = (900 + 1) / 7, z = (150 - e) / sqrt(e) = 1.88
+    assert_eq!(
+        ask(TrendSort::Count),
+        vec![("steady".into(), 150, 1.88), ("burst".into(), 100, 45.41)],
+        "{flavor:?}"
+    );
+    assert_eq!(
+        ask(TrendSort::Score),
+        vec![("burst".into(), 100, 45.41), ("steady".into(), 150, 1.88)],
+        "{flavor:?}"
+    );
 }

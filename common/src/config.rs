@@ -49,6 +49,9 @@ pub struct Config {
     /// The embedded index.
     #[serde(default)]
     pub index: IndexConfig,
+    /// Trend scores and the memory bound of trend counts.
+    #[serde(default)]
+    pub trends: TrendsConfig,
 }
 
 impl Default for Config {
@@ -65,6 +68,7 @@ impl Default for Config {
             windows: WindowsConfig::default(),
             bus: BusConfig::default(),
             index: IndexConfig::default(),
+            trends: TrendsConfig::default(),
         }
     }
 }
@@ -639,6 +643,83 @@ fn default_writer_mb() -> usize {
     64
 }
 
+/// `[trends]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendsConfig {
+    /// How many previous windows (or ranges) of the same length form a
+    /// key's baseline for its trend score.
+    #[serde(default = "default_baseline_windows")]
+    pub baseline_windows: u32,
+    /// Keys counted fewer times than this in a window get score 0.
+    #[serde(default = "default_min_count")]
+    pub min_count: u64,
+    /// Pseudo-counts added to every baseline, so that a key never seen
+    /// before has a small positive expected rate.
+    #[serde(default = "default_smoothing")]
+    pub smoothing: f64,
+    /// Distinct (source, key) counters one base bucket of one kind keeps
+    /// exactly in memory (embedded index); beyond it a heavy-hitters
+    /// summary answers windows approximately.
+    #[serde(default = "default_key_budget")]
+    pub key_budget: usize,
+    /// Counters of that heavy-hitters (Space-Saving) summary per bucket.
+    #[serde(default = "default_heavy_hitters")]
+    pub heavy_hitters: usize,
+}
+
+impl Default for TrendsConfig {
+    fn default() -> Self {
+        TrendsConfig {
+            baseline_windows: default_baseline_windows(),
+            min_count: default_min_count(),
+            smoothing: default_smoothing(),
+            key_budget: default_key_budget(),
+            heavy_hitters: default_heavy_hitters(),
+        }
+    }
+}
+
+fn default_baseline_windows() -> u32 {
+    6
+}
+fn default_min_count() -> u64 {
+    5
+}
+fn default_smoothing() -> f64 {
+    1.0
+}
+fn default_key_budget() -> usize {
+    4096
+}
+fn default_heavy_hitters() -> usize {
+    1024
+}
+
+fn validate_trends(t: &TrendsConfig, errs: &mut Vec<ConfigError>) {
+    if !(1..=1000).contains(&t.baseline_windows) {
+        errs.push(ConfigError::new(
+            "trends.baseline_windows",
+            "must be 1 to 1000",
+        ));
+    }
+    if !(t.smoothing.is_finite() && t.smoothing > 0.0 && t.smoothing <= 1e9) {
+        errs.push(ConfigError::new(
+            "trends.smoothing",
+            "must be a number above 0 (and at most 1e9)",
+        ));
+    }
+    if t.key_budget == 0 {
+        errs.push(ConfigError::new("trends.key_budget", "must be at least 1"));
+    }
+    if !(10..=10_000_000).contains(&t.heavy_hitters) {
+        errs.push(ConfigError::new(
+            "trends.heavy_hitters",
+            "must be 10 to 10000000",
+        ));
+    }
+}
+
 /// One problem found in a configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {reason}")]
@@ -670,6 +751,7 @@ const ENV_ROOTS: &[&str] = &[
     "windows",
     "bus",
     "index",
+    "trends",
     "logs",
     "feeds",
     "posts",
@@ -996,6 +1078,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             "must be at least 1048576 (one maximum-length line)",
         ));
     }
+    validate_trends(&cfg.trends, &mut errs);
     if cfg.index.writer_memory_mb < 15 {
         errs.push(ConfigError::new(
             "index.writer_memory_mb",
@@ -1094,6 +1177,38 @@ paths = ["posts/*.jsonl"]
         assert_eq!(cfg.logs.len(), 2);
         assert_eq!(cfg.feeds[0].interval, Duration::from_secs(30));
         assert_eq!(cfg.windows.sliding.len(), 3);
+    }
+
+    #[test]
+    fn trends_section_has_defaults_and_is_validated() {
+        let cfg = load_str("").unwrap();
+        assert_eq!((cfg.trends.baseline_windows, cfg.trends.min_count), (6, 5));
+        let cfg =
+            load_str("[trends]\nbaseline_windows = 12\nmin_count = 2\nsmoothing = 0.5\n").unwrap();
+        assert_eq!(
+            (
+                cfg.trends.baseline_windows,
+                cfg.trends.min_count,
+                cfg.trends.smoothing
+            ),
+            (12, 2, 0.5)
+        );
+        let bad = load_str(
+            "[trends]\nbaseline_windows = 0\nsmoothing = -1.0\nkey_budget = 0\nheavy_hitters = 5\n",
+        )
+        .unwrap_err();
+        let mut keys: Vec<String> = bad.into_iter().map(|e| e.key).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "trends.baseline_windows",
+                "trends.heavy_hitters",
+                "trends.key_budget",
+                "trends.smoothing"
+            ]
+        );
+        assert!(load_str("[trends]\nbaseline = 3\n").is_err());
     }
 
     #[test]

@@ -3,8 +3,14 @@
 //! (every document has a deterministic id, replaced on rewrite); the
 //! per-stream processing state rides in the same commit as its payload, so
 //! counts and positions can never disagree after a crash.
+//!
+//! Base-bucket counters are documents too (`doc_type` `bucket`: a counter's
+//! absolute value; `bucket_delta`: an increment of a counter not held
+//! exactly in memory). Memory holds only recent buckets ([`Counts`]);
+//! spans older than that are summed from these documents, and a restart
+//! loads only the buckets still held, not the whole history.
 
-use crate::counts::{top, Counts};
+use crate::counts::{CountLimits, Counts};
 use crate::params::check_query_text;
 use crate::query::{SearchHits, SearchQuery, Trends, TrendsQuery, MAX_SEARCH_BYTES};
 use crate::{Index, IndexError};
@@ -13,7 +19,7 @@ use farol_common::metrics::metrics;
 use farol_common::model::{
     AggKind, Batch, BucketKey, DeadLetter, Event, InputOffset, Position, StreamState,
 };
-use farol_common::time::rfc3339;
+use farol_common::time::{rfc3339, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
@@ -65,7 +71,9 @@ fn schema() -> (Schema, Fields) {
 #[derive(Default)]
 struct State {
     counts: Counts,
-    dirty: HashSet<BucketKey>,
+    /// Sequence number making every delta document's id unique (starts at
+    /// the last commit's opstamp, which grows at least once per document).
+    next_delta: u64,
     streams: HashMap<String, StreamState>,
     durable_streams: HashMap<String, StreamState>,
     pending_positions: HashMap<String, Position>,
@@ -111,8 +119,18 @@ fn lock_err<T>(_: T) -> IndexError {
 }
 
 impl EmbeddedIndex {
-    /// Opens (or creates) the index in `dir` and loads its durable state.
+    /// Opens (or creates) the index in `dir` and loads its durable state,
+    /// with the default memory bounds of the counters.
     pub fn open(dir: &Path, writer_memory_mb: usize) -> Result<Self, IndexError> {
+        Self::open_with(dir, writer_memory_mb, CountLimits::default())
+    }
+
+    /// [`EmbeddedIndex::open`] with these memory bounds of the counters.
+    pub fn open_with(
+        dir: &Path,
+        writer_memory_mb: usize,
+        limits: CountLimits,
+    ) -> Result<Self, IndexError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| IndexError::Directory(format!("{}: {e}", dir.display())))?;
         let (schema, f) = schema();
@@ -128,7 +146,9 @@ impl EmbeddedIndex {
         // Every term must match, as in grep-style log search.
         parser.set_conjunction_by_default();
         let mut state = State::default();
-        if let Some(payload) = index.load_metas()?.payload {
+        let metas = index.load_metas()?;
+        state.next_delta = metas.opstamp;
+        if let Some(payload) = metas.payload {
             let (streams, offsets) = match serde_json::from_str(&payload)
                 .map_err(|e| IndexError::Corrupt(format!("commit payload: {e}")))?
             {
@@ -155,33 +175,13 @@ impl EmbeddedIndex {
             state.durable_offsets = offsets.clone();
             state.offsets = offsets;
         }
-        let searcher = reader.searcher();
-        let q = TermQuery::new(
-            Term::from_field_text(f.doc_type, "bucket"),
-            IndexRecordOption::Basic,
-        );
-        for addr in searcher.search(&q, &DocSetCollector)? {
-            let d: TantivyDocument = searcher.doc(addr)?;
-            let text = |fl| d.get_first(fl).and_then(|v| v.as_str()).map(str::to_string);
-            let (Some(kind), Some(source), Some(key)) = (text(f.kind), text(f.source), text(f.key))
-            else {
-                continue;
-            };
-            let Some(kind) = AggKind::parse(&kind) else {
-                continue;
-            };
-            let bucket_start = d.get_first(f.bucket).and_then(|v| v.as_i64()).unwrap_or(0);
-            let n = d.get_first(f.count).and_then(|v| v.as_u64()).unwrap_or(0);
-            state.counts.set(
-                &BucketKey {
-                    bucket_start,
-                    kind,
-                    source,
-                    key,
-                },
-                n,
-            );
-        }
+        state.counts = Counts::new(limits);
+        load_counts(
+            &reader.searcher(),
+            f,
+            &state.durable_streams,
+            &mut state.counts,
+        )?;
         Ok(EmbeddedIndex {
             inner: Arc::new(Inner {
                 writer: Mutex::new(writer),
@@ -193,6 +193,171 @@ impl EmbeddedIndex {
         })
     }
 }
+
+/// Loads the counters still held in memory: for each source with streams,
+/// the buckets from its floor on ([`Counts::floor_of`]); the newest older
+/// bucket is remembered so that spans reaching it are read from the index.
+/// Sources without streams stay in the index only.
+impl EmbeddedIndex {
+    /// Counters held in memory: (exact, summarised, buckets).
+    pub fn counters_held(&self) -> (usize, usize, usize) {
+        self.inner
+            .state
+            .read()
+            .map(|s| s.counts.held())
+            .unwrap_or_default()
+    }
+}
+
+fn load_counts(
+    searcher: &tantivy::Searcher,
+    f: Fields,
+    streams: &HashMap<String, StreamState>,
+    counts: &mut Counts,
+) -> Result<(), IndexError> {
+    let mut by_source: HashMap<&str, Vec<&StreamState>> = HashMap::new();
+    for s in streams.values() {
+        by_source.entry(s.source.as_str()).or_default().push(s);
+    }
+    for source in indexed_sources(searcher, f)? {
+        for kind in [AggKind::Hashtag, AggKind::LogClass, AggKind::LogTemplate] {
+            let q = bucket_query(f, Some(kind), Some(&source), None, None);
+            if searcher.search(&q, &Count)? > 0 {
+                counts.note_indexed_source(kind, &source);
+            }
+        }
+        let floor = match by_source.get(source.as_str()) {
+            Some(ss) => counts.floor_of(ss.iter().copied()).unwrap_or(Millis::MIN),
+            None => Millis::MAX,
+        };
+        let older = bucket_query(f, None, Some(&source), Some((Millis::MIN, floor)), None);
+        let newest_cold = searcher
+            .search(
+                &older,
+                &TopDocs::with_limit(1).order_by_fast_field::<i64>("ts", Order::Desc),
+            )?
+            .first()
+            .and_then(|(t, _)| *t);
+        counts.set_floor(&source, floor, newest_cold);
+        if floor == Millis::MAX {
+            continue;
+        }
+        let held = bucket_query(f, None, Some(&source), Some((floor, Millis::MAX)), None);
+        for addr in searcher.search(&held, &DocSetCollector)? {
+            if let Some(d) = read_bucket_doc(searcher, f, addr)? {
+                if d.delta {
+                    counts.load_delta(d.key, d.count);
+                } else {
+                    counts.load_absolute(d.key, d.count);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every source name the index knows (events, dead letters and counters).
+fn indexed_sources(searcher: &tantivy::Searcher, f: Fields) -> Result<Vec<String>, IndexError> {
+    let mut out = HashSet::new();
+    for seg in searcher.segment_readers() {
+        let inv = seg.inverted_index(f.source)?;
+        let mut terms = inv.terms().stream().map_err(tantivy::TantivyError::from)?;
+        while terms.advance() {
+            if let Ok(s) = std::str::from_utf8(terms.key()) {
+                out.insert(s.to_string());
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Counter documents (absolute and delta) of `kind`, `source`, buckets in
+/// `span`, and `keys` when given.
+fn bucket_query(
+    f: Fields,
+    kind: Option<AggKind>,
+    source: Option<&str>,
+    span: Option<(Millis, Millis)>,
+    keys: Option<&[&String]>,
+) -> BooleanQuery {
+    let term = |field, v: &str| -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, v),
+            IndexRecordOption::Basic,
+        ))
+    };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+        Occur::Must,
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Should, term(f.doc_type, "bucket")),
+            (Occur::Should, term(f.doc_type, "bucket_delta")),
+        ])),
+    )];
+    if let Some(k) = kind {
+        clauses.push((Occur::Must, term(f.kind, k.as_str())));
+    }
+    if let Some(s) = source {
+        clauses.push((Occur::Must, term(f.source, s)));
+    }
+    if let Some((from, to)) = span {
+        let lo = Bound::Included(Term::from_field_i64(f.ts, from));
+        let hi = if to == Millis::MAX {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(Term::from_field_i64(f.ts, to))
+        };
+        clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+    }
+    if let Some(keys) = keys {
+        let any: Vec<(Occur, Box<dyn Query>)> = keys
+            .iter()
+            .map(|k| (Occur::Should, term(f.key, k)))
+            .collect();
+        clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+    }
+    BooleanQuery::new(clauses)
+}
+
+/// A counter document read back.
+struct BucketDoc {
+    key: BucketKey,
+    count: u64,
+    delta: bool,
+}
+
+fn read_bucket_doc(
+    searcher: &tantivy::Searcher,
+    f: Fields,
+    addr: tantivy::DocAddress,
+) -> Result<Option<BucketDoc>, IndexError> {
+    let d: TantivyDocument = searcher.doc(addr)?;
+    let text = |fl| d.get_first(fl).and_then(|v| v.as_str()).map(str::to_string);
+    let (Some(doc_type), Some(kind), Some(source), Some(key)) =
+        (text(f.doc_type), text(f.kind), text(f.source), text(f.key))
+    else {
+        return Ok(None);
+    };
+    let Some(kind) = AggKind::parse(&kind) else {
+        return Ok(None);
+    };
+    let Some(bucket_start) = d.get_first(f.bucket).and_then(|v| v.as_i64()) else {
+        return Ok(None);
+    };
+    let count = d.get_first(f.count).and_then(|v| v.as_u64()).unwrap_or(0);
+    Ok(Some(BucketDoc {
+        key: BucketKey {
+            bucket_start,
+            kind,
+            source,
+            key,
+        },
+        count,
+        delta: doc_type == "bucket_delta",
+    }))
+}
+
+/// Most keys one baseline query names; more are read as a scan of the span.
+const MAX_KEY_TERMS: usize = 1024;
 
 fn bucket_id(k: &BucketKey) -> String {
     format!(
@@ -266,7 +431,6 @@ impl Inner {
         let mut st = self.state.write().map_err(lock_err)?;
         for (k, n) in batch.counts {
             st.counts.add(&k, n);
-            st.dirty.insert(k);
         }
         for (id, s) in batch.streams {
             st.pending_positions.insert(
@@ -311,20 +475,28 @@ impl Inner {
         let mut writer = self.writer.lock().map_err(lock_err)?;
         let (payload, positions, snapshot) = {
             let mut st = self.state.write().map_err(lock_err)?;
-            let dirty: Vec<BucketKey> = st.dirty.drain().collect();
-            for k in &dirty {
-                let id = bucket_id(k);
-                writer.delete_term(Term::from_field_text(f.id, &id));
+            let (absolute, deltas) = st.counts.take_writes();
+            let doc = |id: &str, doc_type: &str, k: &BucketKey, n: u64| {
                 let mut d = TantivyDocument::default();
-                d.add_text(f.id, &id);
-                d.add_text(f.doc_type, "bucket");
+                d.add_text(f.id, id);
+                d.add_text(f.doc_type, doc_type);
                 d.add_text(f.kind, k.kind.as_str());
                 d.add_text(f.source, &k.source);
                 d.add_text(f.key, &k.key);
                 d.add_i64(f.bucket, k.bucket_start);
                 d.add_i64(f.ts, k.bucket_start);
-                d.add_u64(f.count, st.counts.get(k));
-                writer.add_document(d)?;
+                d.add_u64(f.count, n);
+                d
+            };
+            for (k, n) in &absolute {
+                let id = bucket_id(k);
+                writer.delete_term(Term::from_field_text(f.id, &id));
+                writer.add_document(doc(&id, "bucket", k, *n))?;
+            }
+            for (k, n) in &deltas {
+                st.next_delta += 1;
+                let id = format!("{}:d{}", bucket_id(k), st.next_delta);
+                writer.add_document(doc(&id, "bucket_delta", k, *n))?;
             }
             let payload = if st.offsets.is_empty() {
                 serde_json::to_string(&st.streams)
@@ -356,6 +528,9 @@ impl Inner {
         drop(writer);
         self.reader.reload()?;
         if let Ok(mut st) = self.state.write() {
+            // Committed and visible to the reloaded reader: buckets whose
+            // windows have all closed may leave memory now.
+            st.counts.evict(&snapshot.0);
             st.durable_streams = snapshot.0;
             st.durable_offsets = snapshot.1;
         }
@@ -378,11 +553,33 @@ impl Inner {
                 window,
             )
         });
+        let mut approximate = None;
         let mut items = match span {
-            Some((from, to)) => top(
-                st.counts.totals(q.kind, q.source.as_deref(), from, to),
-                q.limit,
-            ),
+            Some((from, to)) => {
+                let source = q.source.as_deref();
+                let windowed = matches!(q.range, crate::query::TrendsRange::Window { .. });
+                let totals = if windowed
+                    && st.counts.holds(q.kind, source, from)
+                    && st.counts.overflowed(q.kind, from, to)
+                {
+                    // A window beyond the key budget: the summaries answer.
+                    let hot = st.counts.hot_totals(q.kind, source, from, to);
+                    if hot.max_error > 0 {
+                        approximate = Some(hot.max_error);
+                    }
+                    hot.totals
+                } else {
+                    self.exact_totals(&st, q.kind, source, (from, to), None)?
+                };
+                let keys = crate::trends::scored_keys(q, &totals);
+                let baseline = if keys.is_empty() {
+                    HashMap::new()
+                } else {
+                    let base = q.scoring.baseline_span((from, to));
+                    self.exact_totals(&st, q.kind, source, base, Some(&keys))?
+                };
+                crate::trends::rank(q, &totals, &baseline)
+            }
             None => vec![],
         };
         if q.kind == AggKind::LogTemplate {
@@ -396,7 +593,66 @@ impl Inner {
             from: span.map(|s| rfc3339(s.0)),
             to: span.map(|s| rfc3339(s.1)),
             items,
+            approximate: approximate.is_some(),
+            max_error: approximate,
         })
+    }
+
+    /// Exact totals per key over buckets starting in `[from, to)`: from
+    /// memory alone when it holds the span exactly, else from the counter
+    /// documents (skipping absolute ones memory holds newer values of)
+    /// plus what memory holds exactly. `keys` restricts the keys.
+    fn exact_totals(
+        &self,
+        st: &State,
+        kind: AggKind,
+        source: Option<&str>,
+        (from, to): (Millis, Millis),
+        keys: Option<&[String]>,
+    ) -> Result<HashMap<String, u64>, IndexError> {
+        let key_set: Option<HashSet<String>> = keys.map(|k| k.iter().cloned().collect());
+        if st.counts.holds(kind, source, from) && !st.counts.overflowed(kind, from, to) {
+            let mut out = st.counts.hot_totals(kind, source, from, to).totals;
+            if let Some(ks) = &key_set {
+                out.retain(|k, _| ks.contains(k));
+            }
+            return Ok(out);
+        }
+        let mut out = HashMap::new();
+        if from >= to {
+            return Ok(out);
+        }
+        let searcher = self.reader.searcher();
+        let named: Option<Vec<&String>> = keys
+            .filter(|k| k.len() <= MAX_KEY_TERMS)
+            .map(|k| k.iter().collect());
+        let q = bucket_query(
+            self.f,
+            Some(kind),
+            source,
+            Some((from, to)),
+            named.as_deref(),
+        );
+        for addr in searcher.search(&q, &DocSetCollector)? {
+            let Some(d) = read_bucket_doc(&searcher, self.f, addr)? else {
+                continue;
+            };
+            if key_set.as_ref().is_some_and(|ks| !ks.contains(&d.key.key)) {
+                continue;
+            }
+            if !d.delta
+                && st
+                    .counts
+                    .holds_exactly(kind, d.key.bucket_start, &d.key.source, &d.key.key)
+            {
+                continue;
+            }
+            *out.entry(d.key.key).or_insert(0) += d.count;
+        }
+        st.counts
+            .add_exact(kind, source, (from, to), key_set.as_ref(), &mut out);
+        out.retain(|_, n| *n > 0);
+        Ok(out)
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchHits, IndexError> {
@@ -541,7 +797,7 @@ impl Index for EmbeddedIndex {
             .read()
             .map(|s| {
                 !s.pending_positions.is_empty()
-                    || !s.dirty.is_empty()
+                    || s.counts.has_writes()
                     || s.pending_docs > 0
                     || s.offsets_dirty
             })
@@ -706,6 +962,8 @@ mod tests {
                     from: 0,
                     to: 20_000,
                 },
+                sort: Default::default(),
+                scoring: Default::default(),
             })
             .await
             .unwrap();
@@ -737,6 +995,8 @@ mod tests {
                     },
                     at: None,
                 },
+                sort: Default::default(),
+                scoring: Default::default(),
             })
             .await
             .unwrap();
@@ -757,11 +1017,130 @@ mod tests {
                     window,
                     at: Some(5_000),
                 },
+                sort: Default::default(),
+                scoring: Default::default(),
             })
             .await
             .unwrap();
         assert_eq!(at.to.as_deref(), Some("1970-01-01T00:00:10Z"));
         assert_eq!(at.items[0].count, 3);
+    }
+
+    fn hashtag(b: Millis, k: &str) -> BucketKey {
+        BucketKey {
+            bucket_start: b,
+            kind: AggKind::Hashtag,
+            source: "web".into(),
+            key: k.into(),
+        }
+    }
+
+    fn between(from: Millis, to: Millis) -> TrendsQuery {
+        TrendsQuery {
+            kind: AggKind::Hashtag,
+            source: None,
+            limit: 100,
+            range: TrendsRange::Between { from, to },
+            sort: Default::default(),
+            scoring: Default::default(),
+        }
+    }
+
+    fn counts_of(t: &Trends) -> HashMap<String, u64> {
+        t.items.iter().map(|i| (i.key.clone(), i.count)).collect()
+    }
+
+    /// Old buckets leave memory once committed and closed; ranges over them
+    /// are summed from the index, exactly, also after late counts, beyond the
+    /// key budget and after a restart (which loads only recent buckets).
+    #[tokio::test]
+    async fn old_buckets_leave_memory_and_stay_exact_in_the_index() {
+        let d = tempfile::tempdir().unwrap();
+        let limits = CountLimits {
+            key_budget: 2,
+            heavy_hitters: 2,
+            retain_ms: 60_000,
+            bucket_ms: 10_000,
+        };
+        let mut counts: Vec<(BucketKey, u64)> =
+            (0..19).map(|b| (hashtag(b * 10_000, "x"), 1)).collect();
+        // Bucket 190 s: two keys within the budget, three beyond it.
+        for (k, n) in [("a", 7), ("b", 6), ("c", 5), ("d", 1), ("e", 1)] {
+            counts.push((hashtag(190_000, k), n));
+        }
+        let truth: HashMap<String, u64> =
+            [("x", 19), ("a", 7), ("b", 6), ("c", 5), ("d", 1), ("e", 1)]
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect();
+        let (sid, mut s) = state(1, 200_000);
+        s.max_ts = Some(205_000);
+        {
+            let ix = EmbeddedIndex::open_with(d.path(), 15, limits).unwrap();
+            ix.apply(Batch {
+                counts,
+                streams: vec![(sid.clone(), s.clone())],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+            assert_eq!(ix.counters_held(), (21, 2, 20));
+            ix.commit().await.unwrap();
+            // Floor: align(200 s - 60 s) - 10 s = 130 s; x's buckets 0..130 s left.
+            assert_eq!(ix.counters_held(), (21 - 13, 2, 7));
+            assert_eq!(
+                counts_of(&ix.trends(between(0, 200_000)).await.unwrap()),
+                truth
+            );
+            // A late count for bucket 0: visible at once, and once committed.
+            ix.apply(Batch {
+                counts: vec![(hashtag(0, "x"), 3)],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+            let t = ix.trends(between(0, 10_000)).await.unwrap();
+            assert_eq!(counts_of(&t)["x"], 4);
+            ix.commit().await.unwrap();
+            let t = ix.trends(between(0, 10_000)).await.unwrap();
+            assert_eq!(counts_of(&t)["x"], 4);
+            // The 1m window holding bucket 190 s is beyond the budget.
+            let w = ix
+                .trends(TrendsQuery {
+                    range: TrendsRange::Window {
+                        window: Window {
+                            name: "1m".into(),
+                            size: 60_000,
+                            slide: 10_000,
+                        },
+                        at: Some(195_000),
+                    },
+                    ..between(0, 0)
+                })
+                .await
+                .unwrap();
+            assert!(w.approximate);
+            // Summary of 2: c (5), then d (1), then e replaces d: e ≈ 2.
+            assert_eq!(w.max_error, Some(2));
+            let got = counts_of(&w);
+            assert_eq!((got["x"], got["a"], got["b"]), (5, 7, 6), "exact ones");
+            for (k, n) in &got {
+                assert!(n.abs_diff(truth[k]) <= 2 || k == "x", "{k}: {n}");
+            }
+        }
+        let mut truth = truth;
+        *truth.get_mut("x").unwrap() += 3;
+        let ix = EmbeddedIndex::open_with(d.path(), 15, limits).unwrap();
+        // Only buckets from the floor on come back (a, b exact; c, e summarised).
+        let (exact, summarised, _) = ix.counters_held();
+        assert_eq!(exact, 6 + 2);
+        assert_eq!(summarised, 2, "c, d, e's delta documents in a summary of 2");
+        assert_eq!(
+            counts_of(&ix.trends(between(0, 200_000)).await.unwrap()),
+            truth
+        );
+        let t = ix.trends(between(130_000, 200_000)).await.unwrap();
+        assert_eq!(counts_of(&t)["x"], 6);
     }
 
     #[tokio::test]

@@ -8,8 +8,10 @@ pub mod counts;
 pub mod dedupe;
 pub mod elasticsearch;
 pub mod embedded;
+pub mod heavy;
 pub mod params;
 pub mod query;
+pub mod score;
 pub mod sink;
 pub mod trends;
 
@@ -17,7 +19,7 @@ use async_trait::async_trait;
 use farol_common::model::{Batch, Position, StreamState};
 use std::collections::HashMap;
 
-pub use query::{SearchHits, SearchQuery, TrendItem, Trends, TrendsQuery, TrendsRange};
+pub use query::{SearchHits, SearchQuery, TrendItem, TrendSort, Trends, TrendsQuery, TrendsRange};
 
 /// Index failures.
 #[derive(Debug, thiserror::Error)]

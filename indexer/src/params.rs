@@ -5,7 +5,7 @@
 //! names the parameter it is about; values echoed back are shortened so an
 //! error body stays small whatever the request.
 
-use crate::query::{SearchQuery, TrendsQuery, TrendsRange};
+use crate::query::{SearchQuery, TrendSort, TrendsQuery, TrendsRange};
 use chrono::{DateTime, Datelike, Utc};
 use farol_common::model::AggKind;
 use farol_common::time::{Millis, Window};
@@ -24,7 +24,9 @@ pub const MAX_QUERY_DEPTH: usize = 16;
 const ECHO_CHARS: usize = 64;
 
 /// `/trends` parameters.
-pub const TRENDS_PARAMS: &[&str] = &["kind", "window", "at", "from", "to", "limit", "source"];
+pub const TRENDS_PARAMS: &[&str] = &[
+    "kind", "window", "at", "from", "to", "limit", "source", "sort",
+];
 /// `/search` parameters.
 pub const SEARCH_PARAMS: &[&str] = &["q", "kind", "from", "to", "limit", "template_id"];
 
@@ -163,6 +165,16 @@ pub fn parse_trends(
         })?,
     };
     let limit = limit(&p)?;
+    let sort = match p.get("sort").map(String::as_str) {
+        None | Some("count") => TrendSort::Count,
+        Some("score") => TrendSort::Score,
+        Some(v) => {
+            return Err(ParamError::new(
+                "sort",
+                format!("'{}' is not count or score", echo(v)),
+            ))
+        }
+    };
     let source = match p.get("source") {
         Some(s) if s.is_empty() => return Err(ParamError::new("source", "must not be empty")),
         s => s.cloned(),
@@ -233,6 +245,8 @@ pub fn parse_trends(
         source,
         limit,
         range,
+        sort,
+        scoring: crate::score::Scoring::default(),
     })
 }
 
@@ -487,6 +501,28 @@ mod tests {
         assert!(check_query_text(&"NOTE ".repeat(40)).is_ok());
         assert!(check_query_text(&"a NOT b ".repeat(40)).is_ok());
         rejects(parse_search(&format!("q={}", "(".repeat(750))), "q");
+    }
+
+    #[test]
+    fn sort_is_count_or_score() {
+        assert_eq!(
+            trends("kind=hashtag&window=1m").unwrap().sort,
+            TrendSort::Count
+        );
+        assert_eq!(
+            trends("kind=hashtag&window=1m&sort=count").unwrap().sort,
+            TrendSort::Count
+        );
+        assert_eq!(
+            trends("kind=hashtag&window=1m&sort=score").unwrap().sort,
+            TrendSort::Score
+        );
+        rejects(trends("kind=hashtag&window=1m&sort=key"), "sort");
+        rejects(trends("kind=hashtag&window=1m&sort="), "sort");
+        rejects(
+            trends("kind=hashtag&window=1m&sort=score&sort=count"),
+            "sort",
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Query shapes of the REST API (BRIEF §2), independent of the backend.
 
+use crate::score::Scoring;
 use farol_common::model::AggKind;
 use farol_common::time::{Millis, Window};
 use serde::Serialize;
@@ -34,15 +35,32 @@ pub struct TrendsQuery {
     pub limit: usize,
     /// Time span.
     pub range: TrendsRange,
+    /// Order of the items.
+    pub sort: TrendSort,
+    /// How scores are computed (the API fills in the configured settings).
+    pub scoring: Scoring,
 }
 
-/// One key and its count.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// How `/trends` items are ordered (`&sort=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TrendSort {
+    /// Count descending, then key ascending (the default).
+    #[default]
+    Count,
+    /// Trend score descending, then count descending, then key ascending.
+    Score,
+}
+
+/// One key, its count and its trend score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrendItem {
     /// Hashtag or class.
     pub key: String,
     /// Occurrences.
     pub count: u64,
+    /// How unusual `count` is against the key's own baseline (see
+    /// [`crate::score`]); 0 for keys below the configured minimum count.
+    pub score: f64,
     /// The template text, for `kind=log_template`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
@@ -60,8 +78,16 @@ pub struct Trends {
     pub from: Option<String>,
     /// End of the span (RFC 3339).
     pub to: Option<String>,
-    /// Top keys, count descending then key ascending.
+    /// Top keys, count descending then key ascending (or by score).
     pub items: Vec<TrendItem>,
+    /// True when a bounded heavy-hitters summary answered instead of exact
+    /// counts (counts may then be off by up to `max_error`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub approximate: bool,
+    /// Largest possible difference between a returned count and the exact
+    /// one, when `approximate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_error: Option<u64>,
 }
 
 /// Most bytes of stored documents one `/search` answer carries: hits stop

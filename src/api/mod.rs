@@ -49,6 +49,8 @@ pub struct AppState {
     pub sources: Arc<HashSet<String>>,
     /// How admin requests are authenticated.
     pub admin: AdminAuth,
+    /// How `/trends` scores keys (`[trends]`).
+    pub scoring: farol_indexer::score::Scoring,
 }
 
 impl AppState {

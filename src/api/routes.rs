@@ -20,7 +20,8 @@ pub async fn trends(
     State(s): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Trends>, ApiError> {
-    let q = parse_trends(query.as_deref().unwrap_or(""), &s.windows, s.bucket_ms)?;
+    let mut q = parse_trends(query.as_deref().unwrap_or(""), &s.windows, s.bucket_ms)?;
+    q.scoring = s.scoring;
     if let Some(src) = &q.source {
         if !s.knows_source(src) {
             return Err(ApiError::param(

@@ -11,7 +11,6 @@
 
 use super::client::{EsClient, EsError};
 use super::templates::IndexKind;
-use crate::counts::top;
 use crate::params::check_query_text;
 use crate::query::{SearchHits, SearchQuery, Trends, TrendsQuery, MAX_SEARCH_BYTES};
 use crate::IndexError;
@@ -27,6 +26,8 @@ use std::time::{Duration, Instant};
 
 /// Keys one composite page returns.
 const PAGE: usize = 1000;
+/// Keys whose baseline one request sums.
+const BASELINE_KEYS: usize = 1000;
 /// Most keys the `terms` fallback accepts in one answer.
 const MAX_TERMS: usize = 65_000;
 
@@ -217,17 +218,29 @@ pub async fn trends(
     }
     let (window, span) = crate::trends::plan(&q.range, |_| last);
     let items = match span {
-        Some(span) => top(
-            exact_sums(
+        Some(span) => {
+            let totals = exact_sums(
                 client,
                 prefix,
                 support,
                 trends_filter(q.kind, q.source.as_deref(), Some(span)),
                 "key",
             )
-            .await?,
-            q.limit,
-        ),
+            .await?;
+            let keys = crate::trends::scored_keys(q, &totals);
+            let base = q.scoring.baseline_span(span);
+            let mut baseline = HashMap::new();
+            // A bounded `terms` filter per request (the default
+            // `index.max_terms_count` is 65 536).
+            for chunk in keys.chunks(BASELINE_KEYS) {
+                let mut filter = trends_filter(q.kind, q.source.as_deref(), Some(base));
+                if let Some(f) = filter["bool"]["filter"].as_array_mut() {
+                    f.push(json!({"terms": {"key": chunk}}));
+                }
+                baseline.extend(exact_sums(client, prefix, support, filter, "key").await?);
+            }
+            crate::trends::rank(q, &totals, &baseline)
+        }
         None => vec![],
     };
     Ok(Trends {
@@ -236,6 +249,8 @@ pub async fn trends(
         from: span.map(|s| rfc3339(s.0)),
         to: span.map(|s| rfc3339(s.1)),
         items,
+        approximate: false,
+        max_error: None,
     })
 }
 
