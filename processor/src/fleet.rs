@@ -29,6 +29,7 @@
 //!    position is past the highest one the index holds for its stream
 //!    (`farol_indexer::dedupe`), and stores those positions in the same
 //!    commit as the effects and its offsets in the processed topic.
+//!
 //! A stream lives on one partition (records are keyed by stream), a
 //! partition on one member at a time, and positions increase along a
 //! stream, so each record is counted once. Counts from different streams
