@@ -932,6 +932,7 @@ mod tests {
                 streams: vec![state(20, 70_000)],
                 retired: vec![],
                 offsets: vec![],
+                records: vec![],
             })
             .await
             .unwrap();
@@ -945,6 +946,7 @@ mod tests {
                 streams: vec![state(30, 80_000)],
                 retired: vec![],
                 offsets: vec![],
+                records: vec![],
             })
             .await
             .unwrap();
