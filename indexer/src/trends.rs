@@ -136,6 +136,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::approx_constant)] // 3.14 is a score here, not π
     fn by_count_scores_only_the_top_and_by_score_ranks_bursts_first() {
         let totals = map(&[("steady", 200), ("burst", 100), ("new", 6), ("rare", 2)]);
         // 4 baseline windows: steady 200 each, burst 5 each, the others unseen.
