@@ -428,8 +428,18 @@ impl Inner {
             );
             let mut s = s;
             if s.templates.is_none() {
-                // Unchanged templates: keep the ones held for this stream.
-                s.templates = st.streams.get(&id).and_then(|o| o.templates.clone());
+                // Unchanged templates: keep the ones held for this stream,
+                // staged or durable (the state document always carries them).
+                s.templates = st
+                    .streams
+                    .get(&id)
+                    .and_then(|o| o.templates.clone())
+                    .or_else(|| {
+                        self.durable
+                            .lock()
+                            .ok()
+                            .and_then(|d| d.get(&id).and_then(|o| o.templates.clone()))
+                    });
             }
             st.streams.insert(id, s);
         }
