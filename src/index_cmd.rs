@@ -20,7 +20,6 @@ use farol_common::metrics::metrics;
 use farol_common::model::{Batch, DeadLetter, InputOffset};
 use farol_indexer::sink::run_sink;
 use farol_processor::window::WindowParams;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -85,22 +84,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     health.up("reader");
 
     let params = WindowParams::from_config(&cfg.windows);
-    let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
-        .await
-        .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
-    let addr = listener.local_addr()?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
-        out.flush()?;
-    }
-    let sources = cfg
-        .logs
-        .iter()
-        .map(|l| l.name.clone())
-        .chain(cfg.feeds.iter().map(|f| f.name.clone()))
-        .chain(cfg.posts.iter().map(|p| p.name.clone()))
-        .collect();
+    let listener = crate::pipeline::bind_api(&cfg.api.listen).await?;
+    let sources = crate::pipeline::source_names(&cfg);
     let write_block = Arc::new(write_block);
     let app = api::router(api::AppState {
         index: index.clone(),

@@ -44,12 +44,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     let (_health_server, addr) =
         crate::health_server::start(&cfg.api.listen, health.clone()).await?;
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
-        out.flush()?;
-    }
+    crate::pipeline::announce(addr)?;
     tracing::info!(brokers = %k.brokers, sources = sources.len(), "ingesting");
     // Sources run until told to stop: one that ends first has failed (a
     // delivery the broker refused for good stops every acknowledgement

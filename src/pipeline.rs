@@ -135,6 +135,34 @@ pub async fn open_configured_index(cfg: &Config) -> anyhow::Result<Arc<dyn Index
     }
 }
 
+/// Binds the API address and says where on stdout (`listening on http://…`,
+/// what scripts and tests wait for).
+pub async fn bind_api(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the API to {listen}"))?;
+    announce(listener.local_addr()?)?;
+    Ok(listener)
+}
+
+/// Prints `listening on http://ADDR` on stdout.
+pub fn announce(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on http://{addr}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Every configured source name (logs, feeds, posts).
+pub fn source_names(cfg: &Config) -> std::collections::HashSet<String> {
+    cfg.logs
+        .iter()
+        .map(|l| l.name.clone())
+        .chain(cfg.feeds.iter().map(|f| f.name.clone()))
+        .chain(cfg.posts.iter().map(|p| p.name.clone()))
+        .collect()
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -442,13 +470,7 @@ pub async fn run(mut cfg: Config, demo: bool) -> anyhow::Result<()> {
         }
         out.flush()?;
     }
-    let sources = cfg
-        .logs
-        .iter()
-        .map(|l| l.name.clone())
-        .chain(cfg.feeds.iter().map(|f| f.name.clone()))
-        .chain(cfg.posts.iter().map(|p| p.name.clone()))
-        .collect();
+    let sources = source_names(&cfg);
     let app = api::router(api::AppState {
         index: running.index.clone(),
         health: running.health.clone(),

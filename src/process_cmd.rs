@@ -33,12 +33,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let out = output::OutputProducer::new(&k).context("creating the Kafka producer")?;
     let health = Health::default();
     let (_server, addr) = crate::health_server::start(&cfg.api.listen, health.clone()).await?;
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
-        out.flush()?;
-    }
+    crate::pipeline::announce(addr)?;
     tracing::info!(group = %k.group_id, "processing as a member of the group");
     let (stop_tx, stop_rx) = watch::channel(false);
     let member = Member {

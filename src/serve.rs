@@ -11,7 +11,6 @@ use farol_common::health::Health;
 use farol_indexer::elasticsearch::ElasticsearchReader;
 use farol_indexer::Index;
 use farol_processor::window::WindowParams;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -47,24 +46,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         })
     };
     let params = WindowParams::from_config(&cfg.windows);
-    let listener = tokio::net::TcpListener::bind(&cfg.api.listen)
-        .await
-        .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
-    let addr = listener.local_addr()?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
-        out.flush()?;
-    }
+    let listener = crate::pipeline::bind_api(&cfg.api.listen).await?;
     let (write_block, _) = watch::channel(false);
     let (_stop_tx, stop_rx) = watch::channel(false);
-    let sources = cfg
-        .logs
-        .iter()
-        .map(|l| l.name.clone())
-        .chain(cfg.feeds.iter().map(|f| f.name.clone()))
-        .chain(cfg.posts.iter().map(|p| p.name.clone()))
-        .collect();
+    let sources = crate::pipeline::source_names(&cfg);
     let app = api::router(api::AppState {
         index: Arc::new(reader) as Arc<dyn Index>,
         health,
