@@ -65,7 +65,8 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
                 std::thread::scope(|s| {
                     let handles: Vec<_> = (0..workers)
                         .map(|_| {
-                            let proc = Processor::new(params.clone(), parsers.clone(), &HashMap::new());
+                            let proc =
+                                Processor::new(params.clone(), parsers.clone(), &HashMap::new());
                             let (queue, bar) = (&queue, &bar);
                             s.spawn(move || {
                                 let mut counts = Counts::default();

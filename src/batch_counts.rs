@@ -80,12 +80,18 @@ impl Counts {
         } = self;
         let mut rows: Vec<(Slot, u64)> = counts.into_iter().collect();
         rows.sort_unstable_by(|(a, _), (b, _)| {
-            (a.0, a.1, &sources.names[a.2 as usize], &keys.names[a.3 as usize]).cmp(&(
-                b.0,
-                b.1,
-                &sources.names[b.2 as usize],
-                &keys.names[b.3 as usize],
-            ))
+            (
+                a.0,
+                a.1,
+                &sources.names[a.2 as usize],
+                &keys.names[a.3 as usize],
+            )
+                .cmp(&(
+                    b.0,
+                    b.1,
+                    &sources.names[b.2 as usize],
+                    &keys.names[b.3 as usize],
+                ))
         });
         let json = |s: &str| serde_json::to_string(s).map_err(std::io::Error::other);
         let sources: Vec<String> = sources

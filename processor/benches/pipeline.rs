@@ -112,14 +112,27 @@ fn post_lines() -> Vec<String> {
         .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| Some(farol_processor::post::html_to_text(v.get("content")?.as_str()?)))
+        .filter_map(|v| {
+            Some(farol_processor::post::html_to_text(
+                v.get("content")?.as_str()?,
+            ))
+        })
         .map(|t| t.replace(['#', '＃', '\n'], " "))
         .filter(|t| !t.trim().is_empty())
         .collect();
     if bodies.is_empty() {
         bodies.push("a post about nothing in particular, with a link https://example.com/x".into());
     }
-    let tags = ["rust", "Rust", "fediverse", "caturday", "OpenSource", "linux", "news", "art"];
+    let tags = [
+        "rust",
+        "Rust",
+        "fediverse",
+        "caturday",
+        "OpenSource",
+        "linux",
+        "news",
+        "art",
+    ];
     (0..2000usize)
         .map(|i| {
             let body = &bodies[i % bodies.len()];
