@@ -46,6 +46,20 @@ impl Summary {
         }
     }
 
+    /// Adds another summary's counts (another worker's sources).
+    pub fn merge(&mut self, other: Summary) {
+        for (name, o) in other.sources {
+            let s = self.sources.entry(name).or_default();
+            s.lines += o.lines;
+            s.posts += o.posts;
+            for (class, n) in o.classes {
+                *s.classes.entry(class).or_default() += n;
+            }
+            s.no_time += o.no_time;
+            s.unreadable_time += o.unreadable_time;
+        }
+    }
+
     /// Writes the summary, one line per source.
     pub fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
         for (name, s) in &self.sources {

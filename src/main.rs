@@ -2,8 +2,10 @@
 
 mod api;
 mod batch;
+mod batch_counts;
 mod batch_inputs;
 mod batch_summary;
+mod batch_worker;
 mod bench;
 mod cli;
 mod detect;

@@ -1,8 +1,9 @@
 //! Throughput of the synchronous core: parsing log lines of every known
-//! format, parse + classify with and without template mining, and the whole
-//! processor (parse + classify + mine + bucket + watermark).
-//! Reads the Loghub samples from `../shared/data` when present (research-only
-//! data, never copied here) and the bundled access log otherwise.
+//! format, parse + classify with and without template mining, the whole
+//! processor (parse + classify + mine + bucket + watermark), and posts
+//! through parse + hashtag extraction. Reads the Loghub samples and the
+//! recorded posts from `../shared/data` when present (research-only data,
+//! never copied here) and the bundled samples otherwise.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use farol_common::config::{FormatSpec, WindowsConfig};
@@ -137,5 +138,67 @@ fn process(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, mining, process);
+/// `{"id","created_at","text"}` lines shaped like `bench/generate.py`'s:
+/// the texts of the recorded Mastodon statuses (HTML reduced to text, `#`
+/// removed) with one to three hashtags from a skewed set added.
+fn post_lines() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let recorded = root.join("../shared/data/social/raw/rtoot_mastodonsocial_statuses.jsonl");
+    let mut bodies: Vec<String> = std::fs::read_to_string(recorded)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            Some(farol_processor::post::html_to_text(
+                v.get("content")?.as_str()?,
+            ))
+        })
+        .map(|t| t.replace(['#', '＃', '\n'], " "))
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    if bodies.is_empty() {
+        bodies.push("a post about nothing in particular, with a link https://example.com/x".into());
+    }
+    let tags = [
+        "rust",
+        "Rust",
+        "fediverse",
+        "caturday",
+        "OpenSource",
+        "linux",
+        "news",
+        "art",
+    ];
+    (0..2000usize)
+        .map(|i| {
+            let body = &bodies[i % bodies.len()];
+            let mut text = format!("#{} {body}", tags[(i * i) % 3]);
+            for k in 0..(i % 3) {
+                text.push_str(&format!(" #{}", tags[(i + k * 5) % tags.len()]));
+            }
+            serde_json::json!({
+                "id": i.to_string(),
+                "created_at": "2024-05-01T12:00:07.200Z",
+                "text": text,
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+fn posts(c: &mut Criterion) {
+    let lines = post_lines();
+    let mut g = c.benchmark_group("posts");
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("parse_and_hashtags", |b| {
+        b.iter(|| {
+            for l in &lines {
+                let _ = std::hint::black_box(farol_processor::post::parse("bench", "jsonl", l));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parse, mining, process, posts);
 criterion_main!(benches);

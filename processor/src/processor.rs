@@ -179,15 +179,19 @@ impl Processor {
     /// records from the future, and as the event time of a stream's first
     /// untimed lines when no timestamped line follows them).
     pub fn handle(&mut self, rec: RawRecord, now: Millis) {
-        let ctx = self.streams.entry(rec.stream.clone()).or_insert_with(|| {
-            StreamCtx::new(
-                StreamState {
-                    source: rec.source.clone(),
-                    ..StreamState::default()
-                },
-                now,
-            )
-        });
+        // Looked up before inserting: the stream id is cloned once per
+        // stream, not once per record.
+        if !self.streams.contains_key(&rec.stream) {
+            let state = StreamState {
+                source: rec.source.clone(),
+                ..StreamState::default()
+            };
+            self.streams
+                .insert(rec.stream.clone(), StreamCtx::new(state, now));
+        }
+        let Some(ctx) = self.streams.get_mut(&rec.stream) else {
+            return;
+        };
         if rec.end <= ctx.state.applied_end || ctx.held.iter().any(|(h, _)| rec.end <= h.end) {
             metrics()
                 .replays_skipped
