@@ -40,6 +40,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         kafka: k,
         params: WindowParams::from_config(&cfg.windows),
         parsers,
+        events: cfg.index.events,
         health: health.clone(),
     };
     let mut task = tokio::spawn(fleet::run(member, consumer, out, out_partitions, stop_rx));

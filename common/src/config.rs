@@ -625,6 +625,11 @@ pub struct IndexConfig {
     /// Writer memory budget in MiB.
     #[serde(default = "default_writer_mb")]
     pub writer_memory_mb: usize,
+    /// Whether event documents (every post and log line) are indexed;
+    /// `false` keeps aggregates only: `/trends` answers as before, `/search`
+    /// finds nothing new (fastest).
+    #[serde(default = "default_true")]
+    pub events: bool,
 }
 
 impl Default for IndexConfig {
@@ -632,8 +637,13 @@ impl Default for IndexConfig {
         IndexConfig {
             commit_interval: default_commit_interval(),
             writer_memory_mb: default_writer_mb(),
+            events: true,
         }
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_commit_interval() -> Duration {

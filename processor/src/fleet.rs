@@ -118,6 +118,8 @@ pub struct Member {
     pub params: WindowParams,
     /// Log formats by source.
     pub parsers: Parsers,
+    /// Whether event documents are built (`index.events`).
+    pub events: bool,
     /// Component health.
     pub health: Health,
 }
@@ -260,6 +262,7 @@ impl Fleet<'_> {
         );
         let proc =
             Processor::new(self.m.params.clone(), self.m.parsers.clone(), &streams).mark_records();
+        let proc = proc.events(self.m.events);
         let next = snap.map(|s| s.next);
         Ok(Part {
             proc,

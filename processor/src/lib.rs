@@ -4,6 +4,7 @@
 //! by the streaming task ([`task`]) and batch mode.
 
 pub mod class;
+pub mod counters;
 pub mod fleet;
 pub mod hashtag;
 pub mod logparse;

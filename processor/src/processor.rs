@@ -3,6 +3,7 @@
 //! dead-letter records and the new per-stream state. Plain synchronous code,
 //! no I/O, so it can be benchmarked and fuzzed alone.
 
+use crate::counters::{Counters, KeyRef};
 use crate::logparse::{LineParser, ParsedLine};
 use crate::post;
 use crate::template::Miner;
@@ -39,6 +40,10 @@ struct StreamCtx {
     arrival_delay: Millis,
     /// The stream's log templates.
     miner: Miner,
+    /// `farol_records_processed_total` of the stream's source and record
+    /// kind, looked up once (a labelled lookup per record showed in the
+    /// profile).
+    processed: Option<(RecordKind, prometheus::IntCounter)>,
 }
 
 impl StreamCtx {
@@ -54,6 +59,7 @@ impl StreamCtx {
             held: Vec::new(),
             held_since: now,
             arrival_delay: 0,
+            processed: None,
         }
     }
 }
@@ -98,11 +104,22 @@ pub struct Processor {
     parsers: Parsers,
     streams: HashMap<String, StreamCtx>,
     pending: Batch,
-    counts: HashMap<BucketKey, u64>,
+    counts: Counters,
     pending_records: usize,
     pending_bytes: usize,
     /// Per-record marks of the pending batch, when enabled.
-    marks: Option<Vec<PendingMark>>,
+    marks: Option<Marks>,
+    /// Whether event documents are built (an index that stores events
+    /// wants them; aggregates alone do not).
+    events: bool,
+}
+
+/// The marks of the pending batch, and the counters of the record being
+/// applied.
+#[derive(Default)]
+struct Marks {
+    done: Vec<PendingMark>,
+    keys: Vec<BucketKey>,
 }
 
 /// A [`RecordMark`] before its stream and counters have batch indices.
@@ -131,10 +148,11 @@ impl Processor {
             parsers,
             streams,
             pending: Batch::default(),
-            counts: HashMap::new(),
+            counts: Counters::default(),
             pending_records: 0,
             pending_bytes: 0,
             marks: None,
+            events: true,
         }
     }
 
@@ -142,7 +160,16 @@ impl Processor {
     /// ([`Batch::records`]), so that an index receiving the batch a second
     /// time, or cut differently after a failover, can drop what it holds.
     pub fn mark_records(mut self) -> Self {
-        self.marks = Some(Vec::new());
+        self.marks = Some(Marks::default());
+        self
+    }
+
+    /// Whether event documents are built (the default). Without them
+    /// batches carry counters, dead letters and stream states only: for
+    /// outputs that want aggregates alone (`farol batch --format json`,
+    /// `index.events = false`).
+    pub fn events(mut self, on: bool) -> Self {
+        self.events = on;
         self
     }
 
@@ -231,6 +258,7 @@ impl Processor {
             pending: &mut self.pending,
             counts: &mut self.counts,
             marks: self.marks.as_mut(),
+            events: self.events,
             now,
         };
         if own_ts.is_none() && ctx.state.last_ts.is_none() && rec.kind == RecordKind::Log {
@@ -260,6 +288,7 @@ impl Processor {
             pending: &mut self.pending,
             counts: &mut self.counts,
             marks: self.marks.as_mut(),
+            events: self.events,
             now,
         };
         let mut retired = Vec::new();
@@ -312,6 +341,7 @@ impl Processor {
             pending: &mut self.pending,
             counts: &mut self.counts,
             marks: self.marks.as_mut(),
+            events: self.events,
             now: farol_common::time::now_ms(),
         };
         for ctx in self.streams.values_mut() {
@@ -333,7 +363,7 @@ impl Processor {
     /// Takes everything produced since the last flush.
     pub fn flush(&mut self) -> Batch {
         let mut b = std::mem::take(&mut self.pending);
-        b.counts = self.counts.drain().collect();
+        b.counts = self.counts.drain();
         for (id, ctx) in self.streams.iter_mut() {
             if ctx.dirty {
                 let mut st = ctx.state.clone();
@@ -345,7 +375,7 @@ impl Processor {
             }
         }
         if let Some(marks) = self.marks.as_mut() {
-            b.records = resolve_marks(std::mem::take(marks), &b);
+            b.records = resolve_marks(std::mem::take(&mut marks.done), &b);
         }
         self.pending_records = 0;
         self.pending_bytes = 0;
@@ -403,8 +433,9 @@ fn decode(rec: &RawRecord) -> (std::borrow::Cow<'_, str>, bool) {
 struct Out<'a> {
     params: &'a WindowParams,
     pending: &'a mut Batch,
-    counts: &'a mut HashMap<BucketKey, u64>,
-    marks: Option<&'a mut Vec<PendingMark>>,
+    counts: &'a mut Counters,
+    marks: Option<&'a mut Marks>,
+    events: bool,
     now: Millis,
 }
 
@@ -421,16 +452,14 @@ impl Out<'_> {
     }
 
     /// Counts one record, moves its stream's event time and watermark, and
-    /// queues its event and dead letters.
+    /// queues its event (when events are kept) and dead letters.
     fn apply(&mut self, ctx: &mut StreamCtx, rec: RawRecord, parsed: Parsed) {
         let m = metrics();
         let inherited = ctx.state.last_ts.unwrap_or(rec.ingest_ms);
-        let mut keys: Vec<(AggKind, String)> = Vec::new();
-        let mut marked_keys: Vec<BucketKey> = Vec::new();
-        let (event, ts) = match parsed {
-            Parsed::Log { line, lossy } => {
-                let from_line = line.ts.is_some();
-                if !from_line {
+        // The event time, and the template of a log line.
+        let (ts, template) = match &parsed {
+            Parsed::Log { line, .. } => {
+                if line.ts.is_none() {
                     m.untimed_lines.with_label_values(&[&rec.source]).inc();
                 }
                 if line.ts_unreadable {
@@ -438,111 +467,151 @@ impl Out<'_> {
                         .with_label_values(&[&rec.source])
                         .inc();
                 }
-                let ts = line.ts.unwrap_or(inherited);
-                keys.push((AggKind::LogClass, line.class.to_string()));
-                let t = ctx.miner.add(&line.message);
-                keys.push((AggKind::LogTemplate, t.id.clone()));
-                let mut fields = line.fields;
-                fields.insert("format".into(), line.format.to_string());
-                if lossy {
-                    fields.insert("invalid_utf8".into(), "true".into());
-                }
-                let e = Event::Log(LogEvent {
-                    id: format!("log:{}:{}", rec.stream, rec.offset),
-                    source: rec.source.clone(),
-                    file: rec.file.clone().unwrap_or_default(),
-                    line_no: rec.line_no,
-                    offset: rec.offset,
-                    ts,
-                    ts_from_line: from_line,
-                    class: line.class.to_string(),
-                    level: line.level,
-                    message: line.message,
-                    fields,
-                    truncated: rec.truncated,
-                    template: Some(t.template),
-                    template_id: Some(t.id),
-                });
-                (Some(e), ts)
+                (
+                    line.ts.unwrap_or(inherited),
+                    Some(ctx.miner.learn(&line.message)),
+                )
             }
-            Parsed::Post(p) => {
-                for h in &p.hashtags {
-                    keys.push((AggKind::Hashtag, h.clone()));
-                }
-                let ts = p.created_at;
-                (Some(Event::Post(p)), ts)
-            }
+            Parsed::Post(p) => (p.created_at, None),
             Parsed::BadPost(why) => {
-                dead_letter(self.pending, &rec, "malformed_post", why, inherited);
-                (None, inherited)
+                dead_letter(self.pending, &rec, "malformed_post", why.clone(), inherited);
+                (inherited, None)
             }
         };
-        if event.is_some() {
-            let params = self.params;
-            if params.is_future(ts, self.now) {
-                m.future_records.with_label_values(&[&rec.source]).inc();
-                let detail = format!(
-                    "event time {} is more than {} s ahead of the wall clock {}",
-                    farol_common::time::rfc3339(ts),
-                    params.max_future / 1000,
-                    farol_common::time::rfc3339(self.now)
-                );
-                dead_letter(self.pending, &rec, "future", detail, ts);
-            } else {
-                if params.is_late(ts, ctx.state.watermark) {
-                    m.late_records.with_label_values(&[&rec.source]).inc();
-                    let detail = format!(
-                        "event time {} is behind the watermark {}",
-                        farol_common::time::rfc3339(ts),
-                        ctx.state
-                            .watermark
-                            .map(farol_common::time::rfc3339)
-                            .unwrap_or_default()
-                    );
-                    dead_letter(self.pending, &rec, "late", detail, ts);
-                }
-                let max_ts = ctx.state.max_ts.map_or(ts, |x| x.max(ts));
-                ctx.state.max_ts = Some(max_ts);
-                ctx.state.watermark = Some(params.advance(ctx.state.watermark, max_ts));
-            }
-            let bucket_start = params.bucket_of(ts);
-            for (kind, key) in keys {
-                let k = BucketKey {
+        if !matches!(parsed, Parsed::BadPost(_)) {
+            self.judge_time(ctx, &rec, ts);
+            let bucket_start = self.params.bucket_of(ts);
+            let mut count = |kind: AggKind, key: &str| {
+                let k = KeyRef {
                     bucket_start,
                     kind,
-                    source: rec.source.clone(),
+                    source: &rec.source,
                     key,
                 };
-                if self.marks.is_some() {
-                    marked_keys.push(k.clone());
+                if let Some(marks) = self.marks.as_deref_mut() {
+                    marks.keys.push(k.to_key());
                 }
-                *self.counts.entry(k).or_insert(0) += 1;
+                self.counts.increment(k);
+            };
+            match &parsed {
+                Parsed::Log { line, .. } => {
+                    count(AggKind::LogClass, line.class);
+                    if let Some(t) = template {
+                        count(AggKind::LogTemplate, ctx.miner.id(t));
+                    }
+                }
+                Parsed::Post(p) => {
+                    for h in &p.hashtags {
+                        count(AggKind::Hashtag, h);
+                    }
+                }
+                Parsed::BadPost(_) => {}
             }
         }
-        let kind_label = match rec.kind {
-            RecordKind::Log => "log",
-            RecordKind::Post => "post",
-        };
-        m.records_processed
-            .with_label_values(&[&rec.source, kind_label])
-            .inc();
+        match &ctx.processed {
+            Some((kind, counter)) if *kind == rec.kind => counter.inc(),
+            _ => {
+                let label = match rec.kind {
+                    RecordKind::Log => "log",
+                    RecordKind::Post => "post",
+                };
+                let counter = m.records_processed.with_label_values(&[&rec.source, label]);
+                counter.inc();
+                ctx.processed = Some((rec.kind, counter));
+            }
+        }
         ctx.state.last_ts = Some(ts);
         ctx.state.applied_end = rec.end;
         ctx.state.line_no = rec.line_no.saturating_add(rec.line_span);
         ctx.state.wall_ms = Some(self.now);
         ctx.dirty = true;
-        if let Some(e) = event {
-            self.pending.events.push(e);
+        if self.events {
+            if let Some(e) = event_of(&rec, parsed, ts, template.map(|t| (&ctx.miner, t))) {
+                self.pending.events.push(e);
+            }
         }
-        if let Some(marks) = self.marks.as_mut() {
-            marks.push(PendingMark {
+        if let Some(marks) = self.marks.as_deref_mut() {
+            let keys = std::mem::take(&mut marks.keys);
+            marks.done.push(PendingMark {
                 stream: rec.stream,
                 end: rec.end,
                 events_end: self.pending.events.len(),
                 dead_letters_end: self.pending.dead_letters.len(),
-                keys: marked_keys,
+                keys,
             });
         }
+    }
+
+    /// Dead-letters a record from the future or one later than its
+    /// stream's watermark, and moves the stream's event time and watermark
+    /// (a record from the future moves neither).
+    fn judge_time(&mut self, ctx: &mut StreamCtx, rec: &RawRecord, ts: Millis) {
+        let m = metrics();
+        let params = self.params;
+        if params.is_future(ts, self.now) {
+            m.future_records.with_label_values(&[&rec.source]).inc();
+            let detail = format!(
+                "event time {} is more than {} s ahead of the wall clock {}",
+                farol_common::time::rfc3339(ts),
+                params.max_future / 1000,
+                farol_common::time::rfc3339(self.now)
+            );
+            dead_letter(self.pending, rec, "future", detail, ts);
+            return;
+        }
+        if params.is_late(ts, ctx.state.watermark) {
+            m.late_records.with_label_values(&[&rec.source]).inc();
+            let detail = format!(
+                "event time {} is behind the watermark {}",
+                farol_common::time::rfc3339(ts),
+                ctx.state
+                    .watermark
+                    .map(farol_common::time::rfc3339)
+                    .unwrap_or_default()
+            );
+            dead_letter(self.pending, rec, "late", detail, ts);
+        }
+        let max_ts = ctx.state.max_ts.map_or(ts, |x| x.max(ts));
+        ctx.state.max_ts = Some(max_ts);
+        ctx.state.watermark = Some(params.advance(ctx.state.watermark, max_ts));
+    }
+}
+
+/// The event document of an applied record (none for a malformed post).
+/// `miner` is the stream's, when the record is a log line with template
+/// `template`.
+fn event_of(
+    rec: &RawRecord,
+    parsed: Parsed,
+    ts: Millis,
+    template: Option<(&Miner, usize)>,
+) -> Option<Event> {
+    match parsed {
+        Parsed::Log { line, lossy } => {
+            let mut fields = line.fields;
+            fields.insert("format".into(), line.format.to_string());
+            if lossy {
+                fields.insert("invalid_utf8".into(), "true".into());
+            }
+            Some(Event::Log(LogEvent {
+                id: format!("log:{}:{}", rec.stream, rec.offset),
+                source: rec.source.clone(),
+                file: rec.file.clone().unwrap_or_default(),
+                line_no: rec.line_no,
+                offset: rec.offset,
+                ts,
+                ts_from_line: line.ts.is_some(),
+                class: line.class.to_string(),
+                level: line.level,
+                message: line.message,
+                fields,
+                truncated: rec.truncated,
+                template: template.map(|(m, t)| m.text(t)),
+                template_id: template.map(|(m, t)| m.id(t).to_string()),
+            }))
+        }
+        Parsed::Post(p) => Some(Event::Post(p)),
+        Parsed::BadPost(_) => None,
     }
 }
 
@@ -634,6 +703,41 @@ mod tests {
         assert_eq!(b.dead_letters.len(), 1);
         assert_eq!(b.dead_letters[0].reason, "late");
         assert_eq!(b.streams[0].1.applied_end, 499);
+    }
+
+    #[test]
+    fn without_events_the_counters_dead_letters_and_states_are_the_same() {
+        let input: [(RecordKind, &[u8]); 5] = [
+            (RecordKind::Log, b"2020-01-01 00:10:00 ERROR a 1"),
+            (RecordKind::Log, b"2020-01-01 00:10:01 ERROR a 2"),
+            (RecordKind::Log, b"2020-01-01 00:00:00 WARN way back"),
+            (
+                RecordKind::Post,
+                br##"{"id":"1","created_at":"2020-01-01T00:10:02Z","text":"#Rust #go #rust"}"##,
+            ),
+            (RecordKind::Post, b"{broken"),
+        ];
+        let run = |events: bool| {
+            let mut p = proc(&HashMap::new()).events(events);
+            for (i, (kind, payload)) in input.iter().enumerate() {
+                p.handle(rec(*kind, i as u64 + 1, payload), NOW);
+            }
+            let mut b = p.flush();
+            b.counts.sort();
+            b
+        };
+        let (with, without) = (run(true), run(false));
+        assert_eq!(with.events.len(), 4);
+        assert!(without.events.is_empty());
+        assert_eq!(with.counts, without.counts);
+        assert_eq!(count(&without, "ERROR"), 2);
+        assert_eq!(count(&without, "rust"), 1);
+        let reasons = |b: &Batch| -> Vec<String> {
+            b.dead_letters.iter().map(|d| d.reason.clone()).collect()
+        };
+        assert_eq!(reasons(&without), ["late", "malformed_post"]);
+        assert_eq!(reasons(&with), reasons(&without));
+        assert_eq!(with.streams, without.streams);
     }
 
     #[test]
