@@ -13,8 +13,7 @@ static URL: LazyLock<Regex> =
 
 /// A hash sign and the run of hashtag characters after it.
 static TAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[#＃]([\p{L}\p{M}\p{N}_\x{200c}\x{200d}\x{30fb}\x{00b7}]+)")
-        .expect("regex compiles")
+    Regex::new(r"[#＃][\p{L}\p{M}\p{N}_\x{200c}\x{200d}\x{30fb}\x{00b7}]+").expect("regex compiles")
 });
 
 /// Characters that may not stand right before the hash sign.
@@ -22,6 +21,9 @@ static NOT_BEFORE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[\p{L}\p{M}\p{N}_&]$").expect("regex compiles"));
 
 fn blocks_hashtag(prev: char) -> bool {
+    if prev.is_ascii() {
+        return prev.is_ascii_alphanumeric() || prev == '_' || prev == '&';
+    }
     // Emoji variation selectors are marks, yet twitter-text lets a hashtag
     // follow them ("⚡️#Moments").
     if prev == '\u{FE0E}' || prev == '\u{FE0F}' {
@@ -33,18 +35,22 @@ fn blocks_hashtag(prev: char) -> bool {
 
 /// The normalized key of a tag: NFKC, lower-cased.
 pub fn normalize(tag: &str) -> String {
+    // ASCII is its own NFKC form.
+    if tag.is_ascii() {
+        return tag.to_ascii_lowercase();
+    }
     tag.nfkc().collect::<String>().to_lowercase()
 }
 
 /// Distinct normalized hashtag keys of `text`, in order of first appearance.
 pub fn extract(text: &str) -> Vec<String> {
-    let urls: Vec<(usize, usize)> = URL.find_iter(text).map(|m| (m.start(), m.end())).collect();
-    let in_url = |i: usize| urls.iter().any(|(s, e)| *s <= i && i < *e);
     let mut out: Vec<String> = Vec::new();
-    for c in TAG.captures_iter(text) {
-        let (Some(whole), Some(tag)) = (c.get(0), c.get(1)) else {
-            continue;
-        };
+    if !text.contains(['#', '＃']) {
+        return out;
+    }
+    // URL spans, found once the text has a candidate tag.
+    let mut urls: Option<Vec<(usize, usize)>> = None;
+    for whole in TAG.find_iter(text) {
         if text[..whole.start()]
             .chars()
             .next_back()
@@ -52,14 +58,30 @@ pub fn extract(text: &str) -> Vec<String> {
         {
             continue;
         }
-        if in_url(whole.start()) {
+        let urls = urls.get_or_insert_with(|| {
+            // Every URL holds `://` or starts with `www.`.
+            let www = text
+                .as_bytes()
+                .windows(4)
+                .any(|w| w.eq_ignore_ascii_case(b"www."));
+            if !www && !text.contains("://") {
+                return Vec::new();
+            }
+            URL.find_iter(text).map(|m| (m.start(), m.end())).collect()
+        });
+        if urls
+            .iter()
+            .any(|&(s, e)| s <= whole.start() && whole.start() < e)
+        {
             continue;
         }
         let after = &text[whole.end()..];
         if after.starts_with('#') || after.starts_with('＃') || after.starts_with("://") {
             continue;
         }
-        let t = tag.as_str();
+        // The tag is what follows the hash sign (`#` or `＃`).
+        let w = whole.as_str();
+        let t = &w[w.chars().next().map_or(0, char::len_utf8)..];
         // "#️⃣" (keycap) is an emoji, not a hashtag.
         if t.starts_with(['\u{FE0F}', '\u{20E3}']) {
             continue;

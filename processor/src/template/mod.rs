@@ -31,6 +31,7 @@
 pub mod mask;
 pub mod tree;
 
+use mask::Masked;
 pub use mask::{tokens, WILDCARD};
 use std::collections::HashMap;
 
@@ -60,22 +61,29 @@ pub struct Miner {
     /// Shape (the constant tokens) → indices into `clusters`, ascending.
     shapes: HashMap<String, Vec<usize>>,
     dirty: bool,
+    /// Scratch space for masking a message.
+    masked: Masked,
 }
 
 /// The constant tokens, joined; empty when there are none.
-fn shape(tokens: &[String]) -> String {
+fn shape<S: AsRef<str>>(tokens: &[S]) -> String {
     let mut s = String::new();
-    for t in tokens.iter().filter(|t| !t.contains(WILDCARD)) {
+    for t in tokens
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|t| !t.contains(WILDCARD))
+    {
         s.push_str(t);
         s.push('\u{1f}');
     }
     s
 }
 
-fn id_of(tokens: &[String]) -> String {
+fn id_of<S: AsRef<str>>(tokens: &[S]) -> String {
+    let joined: Vec<&str> = tokens.iter().map(AsRef::as_ref).collect();
     format!(
         "{:016x}",
-        xxhash_rust::xxh3::xxh3_64(tokens.join(" ").as_bytes())
+        xxhash_rust::xxh3::xxh3_64(joined.join(" ").as_bytes())
     )
 }
 
@@ -149,7 +157,7 @@ impl Miner {
     }
 
     /// The most similar cluster of the message's leaf it may join.
-    fn closest(&self, route: &str, toks: &[String]) -> Option<usize> {
+    fn closest(&self, route: &str, toks: &[&str]) -> Option<usize> {
         let leaf = self.leaves.get(route)?;
         let mut best: Option<(usize, usize)> = None;
         for &i in leaf {
@@ -168,35 +176,63 @@ impl Miner {
 
     /// Matches (and learns from) one message.
     pub fn add(&mut self, message: &str) -> Matched {
-        let toks = tokens(message);
-        let r = tree::route(&toks);
-        let i = if let Some(i) = self.closest(&r, &toks) {
+        let i = self.learn(message);
+        Matched {
+            id: self.id(i).to_string(),
+            template: self.text(i),
+        }
+    }
+
+    /// The id of the template at `i` (as [`learn`](Self::learn) returned it).
+    pub fn id(&self, i: usize) -> &str {
+        self.clusters.get(i).map_or("", |c| c.id.as_str())
+    }
+
+    /// The text of the template at `i`, as it stands now.
+    pub fn text(&self, i: usize) -> String {
+        self.clusters.get(i).map(Cluster::text).unwrap_or_default()
+    }
+
+    /// Matches (and learns from) one message; returns its template's index
+    /// (stable for the miner's life), without copying id or text.
+    pub fn learn(&mut self, message: &str) -> usize {
+        let mut masked = std::mem::take(&mut self.masked);
+        masked.fill(message);
+        let toks: Vec<&str> = masked.iter().collect();
+        let i = self.learn_tokens(&toks);
+        self.masked = masked;
+        i
+    }
+
+    fn learn_tokens(&mut self, toks: &[&str]) -> usize {
+        let r = tree::route(toks);
+        if let Some(i) = self.closest(&r, toks) {
             if self.clusters[i]
                 .tokens
                 .iter()
-                .zip(&toks)
+                .zip(toks)
                 .any(|(t, m)| t != m && t != WILDCARD)
             {
                 let old = std::mem::take(&mut self.clusters[i].tokens);
                 self.unindex_shape(i, &old);
                 let new: Vec<String> = old
                     .into_iter()
-                    .zip(&toks)
-                    .map(|(t, m)| if &t == m { t } else { WILDCARD.to_string() })
+                    .zip(toks)
+                    .map(|(t, m)| if t == *m { t } else { WILDCARD.to_string() })
                     .collect();
                 self.index_shape(i, &new);
                 self.clusters[i].tokens = new;
                 self.dirty = true;
             }
             i
-        } else if let Some(&i) = self.shapes.get(&shape(&toks)).and_then(|v| v.first()) {
+        } else if let Some(&i) = self.shapes.get(&shape(toks)).and_then(|v| v.first()) {
             // Same constant words, variables of other lengths.
             i
         } else if self.clusters.len() < MAX_TEMPLATES {
             self.dirty = true;
             self.insert(Cluster {
-                id: id_of(&toks),
-                tokens: toks,
+                id: id_of(toks),
+                tokens: toks.iter().map(|t| t.to_string()).collect(),
             })
         } else {
             // At the cap: one overflow template per token count.
@@ -212,11 +248,6 @@ impl Miner {
                     })
                 }
             }
-        };
-        let c = &self.clusters[i];
-        Matched {
-            id: c.id.clone(),
-            template: c.text(),
         }
     }
 }

@@ -40,9 +40,14 @@ fn routable(t: &str) -> bool {
 /// [`ROUTE_TOKENS`] routable tokens (the others are skipped, so that a
 /// header left in the message, like `sshd[<*>]:`, does not use up the
 /// routing).
-pub fn route(tokens: &[String]) -> String {
+pub fn route<S: AsRef<str>>(tokens: &[S]) -> String {
     let mut r = tokens.len().to_string();
-    for t in tokens.iter().filter(|t| routable(t)).take(ROUTE_TOKENS) {
+    for t in tokens
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|t| routable(t))
+        .take(ROUTE_TOKENS)
+    {
         r.push('\u{1f}');
         r.push_str(t);
     }
@@ -50,11 +55,11 @@ pub fn route(tokens: &[String]) -> String {
 }
 
 /// How many positions of `tokens` agree with `template` (same length).
-pub fn agreeing(template: &[String], tokens: &[String]) -> usize {
+pub fn agreeing<S: AsRef<str>>(template: &[String], tokens: &[S]) -> usize {
     template
         .iter()
         .zip(tokens)
-        .filter(|(a, b)| a == b || a.as_str() == WILDCARD)
+        .filter(|(a, b)| a.as_str() == b.as_ref() || a.as_str() == WILDCARD)
         .count()
 }
 
