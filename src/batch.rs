@@ -3,7 +3,7 @@
 //! aggregates — into the embedded index, or as JSON lines on stdout
 //! (aggregates, or every event document).
 
-use crate::batch_counts::Counts;
+use crate::batch_counts::{self, Counts};
 use crate::batch_inputs;
 use crate::batch_summary::Summary;
 use crate::batch_worker::{self, FileJob, Queue};
@@ -49,13 +49,15 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
     let parsers = Parsers::new(cfg.logs.iter().map(|l| (l.name.as_str(), &l.format)))?;
     let jobs = name_sources(&files);
     let mut reports = Vec::new();
-    let mut totals = Counts::default();
+    let mut totals: Vec<Counts> = Vec::new();
     match format {
         BatchFormat::Json | BatchFormat::Events => {
             let events_out = (format == BatchFormat::Events)
                 .then(|| std::sync::Mutex::new(std::io::BufWriter::new(std::io::stdout())));
             let results = on_every_core(jobs, |queue| {
                 let proc = Processor::new(params.clone(), parsers.clone(), &HashMap::new());
+                // Aggregates alone need no event documents.
+                let proc = proc.events(format == BatchFormat::Events);
                 let mut counts = Counts::default();
                 let report = batch_worker::run(queue, proc, &bar, &mut |b| {
                     match &events_out {
@@ -72,7 +74,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
             });
             for r in results {
                 let (report, counts) = r?;
-                totals.merge(counts);
+                totals.push(counts);
                 reports.push(report);
             }
             if let Some(out) = events_out {
@@ -85,6 +87,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
             std::fs::create_dir_all(&cfg.data_dir)?;
             let ix = open_index(&cfg)?;
             let proc = Processor::new(params, parsers, &ix.stream_states());
+            let proc = proc.events(cfg.index.events);
             // The worker reads and processes on its own thread; this task
             // writes its batches, in order, as they come.
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
@@ -129,7 +132,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
         // (kind, source, key) in the N base buckets before it.
         let scoring = crate::pipeline::scoring(&cfg.trends);
         let bucket_ms = i64::try_from(cfg.windows.bucket.as_millis()).unwrap_or(i64::MAX);
-        totals.write_json(&mut out, &scoring, bucket_ms)?;
+        batch_counts::write_json(totals, &mut out, &scoring, bucket_ms)?;
         out.flush()?;
     }
     let mut err = std::io::stderr().lock();
