@@ -22,6 +22,14 @@ use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: after the per-record
+/// allocations were taken out, the rest (short-lived strings of parsed
+/// lines) still spent a fifth of `farol batch` in glibc's malloc and free,
+/// and its per-thread arenas held memory the workers had freed
+/// (BENCHMARKS.md, issue 13).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
