@@ -64,7 +64,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
                         Some(out) => write_events(&b, out)?,
                         None => {
                             for (k, n) in b.counts {
-                                counts.add(k, n);
+                                counts.add(k, n)?;
                             }
                         }
                     }

@@ -1,17 +1,23 @@
 //! The base-bucket totals `farol batch --format json` accumulates and
-//! writes. Each worker keeps its own: source names and keys interned once,
-//! each counter a fixed-size entry (about 40 bytes instead of two heap
-//! strings). At the end the workers' counters are not merged into one map:
-//! each is turned into a sorted run, one worker at a time, and the runs are
-//! merged while they are written, sorted as `BucketKey` sorts (bucket,
-//! kind, source, key), so that the peak holds each counter once.
+//! writes, in memory bounded whatever the input. Each worker keeps its own:
+//! source names and keys interned once, each counter a fixed-size entry
+//! (about 40 bytes instead of two heap strings). When a worker holds
+//! [`RUN_COUNTERS`] counters they are sorted and written to a temporary
+//! file (a *run*) and the map starts again; at the end every run of every
+//! worker is merged while the output is written, sorted as `BucketKey`
+//! sorts (bucket, kind, source, key), equal counters summed. What stays in
+//! memory grows with the distinct source and key names, not with the input.
 
 use farol_common::model::{AggKind, BucketKey};
 use farol_common::time::{rfc3339, Millis};
 use farol_indexer::score::Scoring;
 use hashbrown::HashMap;
 use std::collections::VecDeque;
-use std::io::Write;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
+
+/// Counters a worker holds before it writes them to a run on disk (about
+/// 10 MiB of map).
+pub const RUN_COUNTERS: usize = 1 << 18;
 
 /// Strings stored once, named by their index.
 #[derive(Debug, Default)]
@@ -36,23 +42,95 @@ impl Interner {
 type Slot = (Millis, AggKind, u32, u32);
 
 /// One worker's totals per base bucket, kind, source and key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counts {
     sources: Interner,
     keys: Interner,
     counts: HashMap<Slot, u64>,
+    /// Counters held before a run is written.
+    budget: usize,
+    /// Runs written so far, each sorted by names.
+    runs: Vec<std::fs::File>,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts::with_budget(RUN_COUNTERS)
+    }
 }
 
 impl Counts {
+    /// Totals that go to a run every `budget` counters.
+    pub fn with_budget(budget: usize) -> Self {
+        Counts {
+            sources: Interner::default(),
+            keys: Interner::default(),
+            counts: HashMap::new(),
+            budget: budget.max(1),
+            runs: Vec::new(),
+        }
+    }
+
     /// Adds one counter increment.
-    pub fn add(&mut self, k: BucketKey, n: u64) {
+    pub fn add(&mut self, k: BucketKey, n: u64) -> std::io::Result<()> {
         let slot = (
             k.bucket_start,
             k.kind,
             self.sources.id(k.source),
             self.keys.id(k.key),
         );
-        *self.counts.entry(slot).or_insert(0) += n;
+        let c = self.counts.entry(slot).or_insert(0);
+        *c = c.saturating_add(n);
+        if self.counts.len() >= self.budget {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// The counters held, sorted by names (local ids).
+    fn sorted(&mut self) -> Vec<Row> {
+        let mut rows: Vec<Row> = self
+            .counts
+            .drain()
+            .map(|((bucket_start, kind, source, key), count)| Row {
+                bucket_start,
+                kind,
+                source,
+                key,
+                count,
+            })
+            .collect();
+        let (sources, keys) = (&self.sources.names, &self.keys.names);
+        rows.sort_unstable_by(|a, b| {
+            (
+                a.bucket_start,
+                a.kind,
+                &sources[a.source as usize],
+                &keys[a.key as usize],
+            )
+                .cmp(&(
+                    b.bucket_start,
+                    b.kind,
+                    &sources[b.source as usize],
+                    &keys[b.key as usize],
+                ))
+        });
+        rows
+    }
+
+    /// Writes the counters held to a new run and empties the map.
+    fn spill(&mut self) -> std::io::Result<()> {
+        let rows = self.sorted();
+        let mut file = tempfile::tempfile()?;
+        let mut w = BufWriter::new(&mut file);
+        for r in &rows {
+            w.write_all(&r.encode())?;
+        }
+        w.flush()?;
+        drop(w);
+        file.rewind()?;
+        self.runs.push(file);
+        Ok(())
     }
 }
 
@@ -67,9 +145,94 @@ struct Row {
     count: u64,
 }
 
+/// Bytes of one row in a run file.
+const ROW_BYTES: usize = 25;
+
 impl Row {
     fn id(&self) -> (Millis, AggKind, u32, u32) {
         (self.bucket_start, self.kind, self.source, self.key)
+    }
+
+    fn encode(&self) -> [u8; ROW_BYTES] {
+        let mut b = [0u8; ROW_BYTES];
+        b[..8].copy_from_slice(&self.bucket_start.to_le_bytes());
+        b[8] = match self.kind {
+            AggKind::Hashtag => 0,
+            AggKind::LogClass => 1,
+            AggKind::LogTemplate => 2,
+        };
+        b[9..13].copy_from_slice(&self.source.to_le_bytes());
+        b[13..17].copy_from_slice(&self.key.to_le_bytes());
+        b[17..].copy_from_slice(&self.count.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8; ROW_BYTES]) -> std::io::Result<Row> {
+        let word = |r: std::ops::Range<usize>| -> [u8; 8] {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[r]);
+            w
+        };
+        let half = |r: std::ops::Range<usize>| -> [u8; 4] {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&b[r]);
+            w
+        };
+        Ok(Row {
+            bucket_start: i64::from_le_bytes(word(0..8)),
+            kind: match b[8] {
+                0 => AggKind::Hashtag,
+                1 => AggKind::LogClass,
+                2 => AggKind::LogTemplate,
+                k => return Err(std::io::Error::other(format!("run file: unknown kind {k}"))),
+            },
+            source: u32::from_le_bytes(half(9..13)),
+            key: u32::from_le_bytes(half(13..17)),
+            count: u64::from_le_bytes(word(17..25)),
+        })
+    }
+}
+
+/// A sorted run: in memory, or read back from its file. Rows come out with
+/// their source and key mapped to global ranks (order is kept: ranks are
+/// in name order too).
+struct Run {
+    rows: RunRows,
+    source_rank: std::sync::Arc<Vec<u32>>,
+    key_rank: std::sync::Arc<Vec<u32>>,
+}
+
+enum RunRows {
+    Memory(std::vec::IntoIter<Row>),
+    File(BufReader<std::fs::File>),
+}
+
+impl Run {
+    fn next(&mut self) -> std::io::Result<Option<Row>> {
+        let row = match &mut self.rows {
+            RunRows::Memory(it) => it.next(),
+            RunRows::File(r) => {
+                let mut b = [0u8; ROW_BYTES];
+                match r.read_exact(&mut b) {
+                    Ok(()) => Some(Row::decode(&b)?),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        Ok(row.map(|r| Row {
+            source: self
+                .source_rank
+                .get(r.source as usize)
+                .copied()
+                .unwrap_or(u32::MAX),
+            key: self
+                .key_rank
+                .get(r.key as usize)
+                .copied()
+                .unwrap_or(u32::MAX),
+            ..r
+        }))
     }
 }
 
@@ -110,27 +273,33 @@ pub fn write_json(
 ) -> std::io::Result<()> {
     let (sources, source_rank) = ranks(&workers.iter().map(|w| &w.sources).collect::<Vec<_>>());
     let (keys, key_rank) = ranks(&workers.iter().map(|w| &w.keys).collect::<Vec<_>>());
-    // One worker's map at a time becomes a sorted run.
-    let mut runs: Vec<std::vec::IntoIter<Row>> = Vec::with_capacity(workers.len());
-    for (i, w) in workers.into_iter().enumerate() {
-        let mut run: Vec<Row> = w
-            .counts
-            .into_iter()
-            .map(|((bucket_start, kind, s, k), count)| Row {
-                bucket_start,
-                kind,
-                source: source_rank[i][s as usize],
-                key: key_rank[i][k as usize],
-                count,
-            })
-            .collect();
-        run.sort_unstable();
-        runs.push(run.into_iter());
+    // What each worker still holds becomes one more sorted run, one worker
+    // at a time.
+    let mut runs: Vec<Run> = Vec::new();
+    for ((mut w, source_rank), key_rank) in workers.into_iter().zip(source_rank).zip(key_rank) {
+        let (source_rank, key_rank) = (
+            std::sync::Arc::new(source_rank),
+            std::sync::Arc::new(key_rank),
+        );
+        let held = w.sorted();
+        w.counts = HashMap::new();
+        runs.push(Run {
+            rows: RunRows::Memory(held.into_iter()),
+            source_rank: source_rank.clone(),
+            key_rank: key_rank.clone(),
+        });
+        for file in w.runs {
+            runs.push(Run {
+                rows: RunRows::File(BufReader::with_capacity(64 * 1024, file)),
+                source_rank: source_rank.clone(),
+                key_rank: key_rank.clone(),
+            });
+        }
     }
     let json = |s: &str| serde_json::to_string(s).map_err(std::io::Error::other);
     let sources: Vec<String> = sources.iter().map(|s| json(s)).collect::<Result<_, _>>()?;
     let keys: Vec<String> = keys.iter().map(|s| json(s)).collect::<Result<_, _>>()?;
-    let mut heads: Vec<Option<Row>> = runs.iter_mut().map(Iterator::next).collect();
+    let mut heads: Vec<Option<Row>> = runs.iter_mut().map(Run::next).collect::<Result<_, _>>()?;
     // Each (kind, source, key)'s counts in the base buckets before the one
     // being written, oldest first, at most `baseline_windows` of them.
     let span = i64::from(scoring.baseline_windows).saturating_mul(bucket_ms);
@@ -150,7 +319,7 @@ pub fn write_json(
                     break;
                 }
                 row.count = row.count.saturating_add(r.count);
-                *head = run.next();
+                *head = run.next()?;
             }
         }
         let past = history.entry((row.kind, row.source, row.key)).or_default();
@@ -209,12 +378,14 @@ mod tests {
     #[test]
     fn merged_workers_write_what_one_map_would() {
         let mut a = Counts::default();
-        a.add(key(10_000, AggKind::LogClass, "web", "INFO"), 2);
-        a.add(key(0, AggKind::Hashtag, "posts", "rust"), 1);
+        a.add(key(10_000, AggKind::LogClass, "web", "INFO"), 2)
+            .unwrap();
+        a.add(key(0, AggKind::Hashtag, "posts", "rust"), 1).unwrap();
         let mut b = Counts::default();
-        b.add(key(0, AggKind::Hashtag, "posts", "go"), 1);
-        b.add(key(0, AggKind::Hashtag, "posts", "rust"), 3);
-        b.add(key(0, AggKind::Hashtag, "Posts", "\"q\""), 1);
+        b.add(key(0, AggKind::Hashtag, "posts", "go"), 1).unwrap();
+        b.add(key(0, AggKind::Hashtag, "posts", "rust"), 3).unwrap();
+        b.add(key(0, AggKind::Hashtag, "Posts", "\"q\""), 1)
+            .unwrap();
         let got: Vec<(String, String, String, u64)> = lines(vec![a, b])
             .iter()
             .map(|v| {
@@ -238,19 +409,68 @@ mod tests {
         );
     }
 
+    /// Counters spilled to run files every few counters are written exactly
+    /// as when all stay in memory.
+    #[test]
+    fn runs_on_disk_merge_to_the_same_output() {
+        let fill = |budget: usize| {
+            let mut workers = Vec::new();
+            for w in 0..2u64 {
+                let mut c = Counts::with_budget(budget);
+                for i in 0..500u64 {
+                    let tag = format!("t{}", (i * 7 + w) % 37);
+                    let kind = if i % 3 == 0 {
+                        AggKind::LogClass
+                    } else {
+                        AggKind::Hashtag
+                    };
+                    let source = if (i + w) % 2 == 0 { "a" } else { "b" };
+                    let bucket = ((i * 13) % 50) as i64 * 10_000;
+                    c.add(key(bucket, kind, source, &tag), i % 4 + 1).unwrap();
+                }
+                if budget < 100 {
+                    assert!(c.runs.len() > 3, "{} runs", c.runs.len());
+                }
+                workers.push(c);
+            }
+            let mut out = Vec::new();
+            write_json(workers, &mut out, &scoring(), 10_000).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let in_memory = fill(usize::MAX);
+        let spilled = fill(17);
+        assert_eq!(in_memory, spilled);
+        // Independent total: sum of (i % 4 + 1) over both workers.
+        let total: u64 = in_memory
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["count"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(total, 2 * (0..500u64).map(|i| i % 4 + 1).sum::<u64>());
+    }
+
     #[test]
     fn a_counter_is_scored_against_the_same_key_in_the_buckets_before_it() {
         let mut a = Counts::default();
-        a.add(key(0, AggKind::Hashtag, "p", "rust"), 1);
-        a.add(key(20_000, AggKind::Hashtag, "p", "rust"), 4);
+        a.add(key(0, AggKind::Hashtag, "p", "rust"), 1).unwrap();
+        a.add(key(20_000, AggKind::Hashtag, "p", "rust"), 4)
+            .unwrap();
         // Another source's and another kind's counts are not its baseline.
-        a.add(key(10_000, AggKind::Hashtag, "q", "rust"), 50);
+        a.add(key(10_000, AggKind::Hashtag, "q", "rust"), 50)
+            .unwrap();
         let mut b = Counts::default();
-        b.add(key(10_000, AggKind::Hashtag, "p", "rust"), 1);
-        b.add(key(20_000, AggKind::Hashtag, "p", "rust"), 6);
-        b.add(key(10_000, AggKind::LogTemplate, "p", "rust"), 50);
+        b.add(key(10_000, AggKind::Hashtag, "p", "rust"), 1)
+            .unwrap();
+        b.add(key(20_000, AggKind::Hashtag, "p", "rust"), 6)
+            .unwrap();
+        b.add(key(10_000, AggKind::LogTemplate, "p", "rust"), 50)
+            .unwrap();
         // Three buckets later: only the two before it count (0 and 0).
-        b.add(key(50_000, AggKind::Hashtag, "p", "rust"), 2);
+        b.add(key(50_000, AggKind::Hashtag, "p", "rust"), 2)
+            .unwrap();
         let all = lines(vec![a, b]);
         let at = |t: &str| {
             all.iter()
