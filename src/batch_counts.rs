@@ -15,9 +15,10 @@ use hashbrown::HashMap;
 use std::collections::VecDeque;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 
-/// Counters a worker holds before it writes them to a run on disk (about
-/// 10 MiB of map).
-pub const RUN_COUNTERS: usize = 1 << 18;
+/// Counters a worker holds before it writes them to a run on disk: just
+/// under 7/8 of 2^18, the most a map of 2^18 buckets (about 8.5 MiB) holds
+/// before it doubles.
+pub const RUN_COUNTERS: usize = (1 << 18) / 8 * 7 - 1;
 
 /// Strings stored once, named by their index.
 #[derive(Debug, Default)]
