@@ -9,10 +9,10 @@ use farol_common::model::{AggKind, BucketKey, StreamState};
 use farol_common::time::Millis;
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
-use tantivy::collector::{Count, DocSetCollector, TopDocs};
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{Order, TantivyDocument, Term};
+use tantivy::{DocSet, Order, TantivyDocument, Term, TERMINATED};
 
 /// Loads the counters still held in memory: for each source with streams,
 /// the buckets from its floor on ([`Counts::floor_of`]); the newest older
@@ -52,15 +52,13 @@ pub(super) fn load_counts(
             continue;
         }
         let held = bucket_query(f, None, Some(&source), Some((floor, Millis::MAX)), None);
-        for addr in searcher.search(&held, &DocSetCollector)? {
-            if let Some(d) = read_bucket_doc(searcher, f, addr)? {
-                if d.delta {
-                    counts.load_delta(d.key, d.count);
-                } else {
-                    counts.load_absolute(d.key, d.count);
-                }
+        scan_counters(searcher, f, &held, |d| {
+            if d.delta {
+                counts.load_delta(d.key, d.count);
+            } else {
+                counts.load_absolute(d.key, d.count);
             }
-        }
+        })?;
     }
     Ok(())
 }
@@ -134,36 +132,63 @@ pub(super) struct BucketDoc {
     pub(super) delta: bool,
 }
 
-pub(super) fn read_bucket_doc(
-    searcher: &tantivy::Searcher,
-    f: Fields,
-    addr: tantivy::DocAddress,
-) -> Result<Option<BucketDoc>, IndexError> {
-    let d: TantivyDocument = searcher.doc(addr)?;
-    let text = |fl| d.get_first(fl).and_then(|v| v.as_str()).map(str::to_string);
-    let (Some(doc_type), Some(kind), Some(source), Some(key)) =
-        (text(f.doc_type), text(f.kind), text(f.source), text(f.key))
-    else {
-        return Ok(None);
-    };
-    let Some(kind) = AggKind::parse(&kind) else {
-        return Ok(None);
-    };
-    let Some(bucket_start) = d.get_first(f.bucket).and_then(|v| v.as_i64()) else {
-        return Ok(None);
-    };
+/// The counter a stored document holds, `None` for any other document.
+fn bucket_doc(f: Fields, d: &TantivyDocument) -> Option<BucketDoc> {
+    let text = |fl| d.get_first(fl).and_then(|v| v.as_str());
+    let (doc_type, kind, source, key) = (
+        text(f.doc_type)?,
+        text(f.kind)?,
+        text(f.source)?,
+        text(f.key)?,
+    );
+    let kind = AggKind::parse(kind)?;
+    let bucket_start = d.get_first(f.bucket).and_then(|v| v.as_i64())?;
     let count = d.get_first(f.count).and_then(|v| v.as_u64()).unwrap_or(0);
-    Ok(Some(BucketDoc {
+    Some(BucketDoc {
         key: BucketKey {
             bucket_start,
             kind,
-            source,
-            key,
+            source: source.to_string(),
+            key: key.to_string(),
         },
         count,
         delta: doc_type == "bucket_delta",
-    }))
+    })
 }
+
+/// Calls `each` with every live counter document `query` matches, one
+/// segment after the other in document order, holding one document at a
+/// time (no set of all matches, no map of all keys).
+pub(super) fn scan_counters(
+    searcher: &tantivy::Searcher,
+    f: Fields,
+    query: &dyn Query,
+    mut each: impl FnMut(BucketDoc),
+) -> Result<(), IndexError> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    for seg in searcher.segment_readers() {
+        // Documents come in order: a small block cache reads each block once.
+        let store = seg
+            .get_store_reader(STORE_CACHE_BLOCKS)
+            .map_err(tantivy::TantivyError::from)?;
+        let alive = seg.alive_bitset();
+        let mut docs = weight.scorer(seg, 1.0)?;
+        let mut doc = docs.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                let d: TantivyDocument = store.get(doc)?;
+                if let Some(b) = bucket_doc(f, &d) {
+                    each(b);
+                }
+            }
+            doc = docs.advance();
+        }
+    }
+    Ok(())
+}
+
+/// Decompressed store blocks a scan keeps per segment.
+const STORE_CACHE_BLOCKS: usize = 4;
 
 /// Most keys one baseline query names; more are read as a scan of the span.
 pub(super) const MAX_KEY_TERMS: usize = 1024;

@@ -5,6 +5,8 @@ use super::*;
 use crate::query::{TrendsRange, MAX_SEARCH_BYTES};
 use farol_common::model::{AggKind, Event, LogEvent, Post};
 use farol_common::time::{Millis, Window};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 fn log(id: &str, ts: Millis, msg: &str) -> Event {
     Event::Log(LogEvent {
@@ -239,11 +241,10 @@ async fn old_buckets_leave_memory_and_stay_exact_in_the_index() {
     for (k, n) in [("a", 7), ("b", 6), ("c", 5), ("d", 1), ("e", 1)] {
         counts.push((hashtag(190_000, k), n));
     }
-    let truth: HashMap<String, u64> =
-        [("x", 19), ("a", 7), ("b", 6), ("c", 5), ("d", 1), ("e", 1)]
-            .into_iter()
-            .map(|(k, n)| (k.to_string(), n))
-            .collect();
+    let truth: HashMap<String, u64> = [("x", 19), ("a", 7), ("b", 6), ("c", 5), ("d", 1), ("e", 1)]
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), n))
+        .collect();
     let (sid, mut s) = state(1, 200_000);
     s.max_ts = Some(205_000);
     {
@@ -312,6 +313,82 @@ async fn old_buckets_leave_memory_and_stay_exact_in_the_index() {
     );
     let t = ix.trends(between(130_000, 200_000)).await.unwrap();
     assert_eq!(counts_of(&t)["x"], 6);
+}
+
+/// A `from`/`to` top N read from the index with a first pass of 4
+/// candidates: exact when the N-th total is above the summary's bound,
+/// else `approximate` with a `max_error` every missed key stays within;
+/// against totals summed here from the generated stream.
+#[tokio::test]
+async fn range_top_n_is_exact_when_certified_and_bounded_otherwise() {
+    let d = tempfile::tempdir().unwrap();
+    let limits = CountLimits {
+        key_budget: 2,
+        heavy_hitters: 2,
+        retain_ms: 60_000,
+        bucket_ms: 10_000,
+    };
+    let ix = EmbeddedIndex::open_with(d.path(), 15, limits).unwrap();
+    ix.inner.candidates.0.store(4, Ordering::Relaxed);
+    ix.inner.candidates.1.store(4, Ordering::Relaxed);
+    // Three heavy keys and 40 keys counted once, over 4 buckets, shuffled.
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut counts: Vec<(BucketKey, u64)> = vec![];
+    for b in 0..4 {
+        for (k, n) in [("a", 25), ("b", 22), ("c", 20)] {
+            counts.push((hashtag(b * 10_000, k), n));
+        }
+        for t in 0..10 {
+            counts.push((hashtag(b * 10_000, &format!("t{b}_{t}")), 1));
+        }
+    }
+    rng.shuffle(&mut counts);
+    let mut truth: HashMap<String, u64> = HashMap::new();
+    for (k, n) in &counts {
+        *truth.entry(k.key.clone()).or_insert(0) += n;
+    }
+    let (sid, s) = state(1, 45_000);
+    ix.apply(Batch {
+        counts,
+        streams: vec![(sid, s)],
+        ..Batch::default()
+    })
+    .await
+    .unwrap();
+    ix.commit().await.unwrap();
+    // Top 2: 100 and 88 against a bound of at most 308 / 4 = 77.
+    let mut q = between(0, 40_000);
+    q.limit = 2;
+    let t = ix.trends(q.clone()).await.unwrap();
+    assert!(!t.approximate, "{t:?}");
+    let got: Vec<(String, u64)> = t.items.iter().map(|i| (i.key.clone(), i.count)).collect();
+    assert_eq!(
+        got,
+        vec![("a".into(), truth["a"]), ("b".into(), truth["b"])]
+    );
+    // Top 10: the 10th total is 1, below any bound of a full summary.
+    q.limit = 10;
+    let t = ix.trends(q).await.unwrap();
+    assert!(t.approximate, "{t:?}");
+    let bound = t.max_error.unwrap();
+    assert!(bound > 0);
+    for i in &t.items {
+        assert_eq!(
+            i.count, truth[&i.key],
+            "{}: returned counts are exact",
+            i.key
+        );
+    }
+    let returned: HashSet<&str> = t.items.iter().map(|i| i.key.as_str()).collect();
+    let smallest = t.items.iter().map(|i| i.count).min().unwrap_or(0);
+    for (k, n) in &truth {
+        if !returned.contains(k.as_str()) && *n > smallest {
+            assert!(*n <= bound, "{k} ({n}) missed beyond the bound {bound}");
+        }
+    }
+    for k in ["a", "b", "c"] {
+        assert!(returned.contains(k), "{k} is above any bound");
+    }
 }
 
 #[tokio::test]
