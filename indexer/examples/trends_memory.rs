@@ -227,11 +227,14 @@ fn bucket_counts(b: u64, rng: &mut fastrand::Rng) -> Vec<(BucketKey, u64)> {
     counts
 }
 
+/// Keys and counts, count descending then key ascending.
+type TopKeys = Vec<(String, u64)>;
+
 /// Exact totals of the hour, computed independently of the product: the
 /// same generated stream summed into a plain `HashMap` (not the index,
 /// not the product's counters), checked against the generator's closed
 /// form. Returns the totals and the true top 100 (count desc, key asc).
-fn independent_truth() -> anyhow::Result<(HashMap<String, u64>, Vec<(String, u64)>)> {
+fn independent_truth() -> anyhow::Result<(HashMap<String, u64>, TopKeys)> {
     let mut rng = fastrand::Rng::with_seed(14);
     let mut exact: HashMap<String, u64> = HashMap::new();
     for b in 0..HOUR_BUCKETS as u64 {
@@ -286,6 +289,8 @@ fn counts_only() -> anyhow::Result<()> {
         drop(counts);
         let (abs, deltas) = c.take_writes();
         drop((abs, deltas));
+        // As a commit does once the index's reader sees the writes.
+        c.settle();
         c.evict(&[stream(start + BUCKET, b + 1)].into_iter().collect());
         if b % 60 == 59 {
             probe(&format!("bucket {}, held {:?}", b + 1, c.held()));
@@ -314,7 +319,7 @@ async fn hour(dir: &Path, range: bool) -> anyhow::Result<()> {
         })
         .await?;
         ix.commit().await?;
-        if b % 60 == 59 {
+        if b % 20 == 19 {
             probe(&format!(
                 "bucket {}, {:.0} s, held {:?}",
                 b + 1,
