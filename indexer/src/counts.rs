@@ -10,21 +10,38 @@
 //! closed and it is committed: when the source's committed watermark is
 //! more than `retain_ms` (the longest window plus its slide) past it.
 //!
-//! Invariant: for a (bucket, source, key) counter held exactly here, this
-//! value is authoritative (the index holds it or an older one); for any
-//! other, the true count is the index's absolute value plus its deltas plus
-//! the [`pending`](Counts::pending_deltas) increments not committed yet.
+//! Invariant: the true count of a (bucket, source, key) counter is what the
+//! index holds for it (its absolute value, if any, plus its deltas) plus
+//! what memory holds and the index does not yet ([`Counts::uncommitted`]):
+//! for a counter held exactly, its value minus the value last committed;
+//! for any other, the increments not committed yet. A commit moves these
+//! into the index; [`Counts::settle`] then marks them committed, at the
+//! moment the index's reader sees them, so readers never miss or double
+//! them.
+//!
+//! Layout, for memory: source names are interned (a counter names its
+//! source by a small number), a key is one boxed string per counter held
+//! exactly, and a summary shares one string per key between its map and
+//! its counters.
 
 use crate::heavy::SpaceSaving;
 use farol_common::model::{AggKind, BucketKey, StreamState};
 use farol_common::time::{align_down, Millis};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
-/// (source, key)
-type Entry = (String, String);
+/// An interned source name.
+type Src = u32;
 
 /// Counters to write, with the value to write.
 pub type Writes = Vec<(BucketKey, u64)>;
+
+/// Absolute values to write: the counter, its value, and whether the index
+/// may already hold an older value of it (to be replaced). A counter whose
+/// index value is unknown or nonzero is replaced; one created in memory and
+/// never written is only added, which spares the index a delete per new
+/// counter. (An older document of value 0 left beside it adds nothing.)
+pub type Absolutes = Vec<(BucketKey, u64, bool)>;
 
 /// Memory bounds of the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,16 +68,52 @@ impl Default for CountLimits {
     }
 }
 
+/// A counter held exactly: its value and the value the index holds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counter {
+    value: u64,
+    committed: u64,
+}
+
 #[derive(Debug, Default)]
 struct Bucket {
-    exact: HashMap<Entry, u64>,
-    overflow: Option<SpaceSaving<Entry>>,
+    /// Per source, key → counter.
+    exact: HashMap<Src, HashMap<Box<str>, Counter>>,
+    /// Counters in `exact`.
+    exact_len: usize,
+    overflow: Option<SpaceSaving<(Src, Arc<str>)>>,
+}
+
+impl Bucket {
+    fn counter(&self, src: Src, key: &str) -> Option<&Counter> {
+        self.exact.get(&src)?.get(key)
+    }
+
+    fn counter_mut(&mut self, src: Src, key: &str) -> Option<&mut Counter> {
+        self.exact.get_mut(&src)?.get_mut(key)
+    }
+
+    fn insert(&mut self, src: Src, key: &str, c: Counter) {
+        let m = self.exact.entry(src).or_default();
+        if m.insert(key.into(), c).is_none() {
+            self.exact_len += 1;
+        }
+    }
+
+    fn summarise(&mut self, cap: usize, src: Src, key: &str, n: u64) {
+        self.overflow
+            .get_or_insert_with(|| SpaceSaving::new(cap))
+            .add(&(src, Arc::from(key)), n);
+    }
 }
 
 /// All counters held in memory.
 #[derive(Debug, Default)]
 pub struct Counts {
     limits: CountLimits,
+    /// Interned source names: `names[src]`.
+    names: Vec<String>,
+    ids: HashMap<String, Src>,
     by_kind: HashMap<AggKind, BTreeMap<Millis, Bucket>>,
     sources: HashMap<AggKind, HashSet<String>>,
     /// Per source: buckets before this are not held (beyond exact counters
@@ -68,10 +121,17 @@ pub struct Counts {
     floors: HashMap<String, Millis>,
     /// Per source: the newest bucket with counts only the index holds.
     newest_cold: HashMap<String, Millis>,
-    /// Exact counters changed since the last commit.
+    /// Exact counters changed since the last [`Counts::take_writes`].
     dirty: HashSet<BucketKey>,
+    /// Exact counters whose value the index may not hold yet (`dirty` and
+    /// those being written).
+    unsettled: HashSet<BucketKey>,
+    /// Absolute values being written by the commit in progress.
+    writing: Writes,
     /// Increments of counters not held exactly, not committed yet.
     pending: HashMap<BucketKey, u64>,
+    /// Increments being written by the commit in progress.
+    in_flight: HashMap<BucketKey, u64>,
     /// True when an eviction kept counters below a floor because they were
     /// not committed yet: the next one looks at every floor again.
     evict_again: bool,
@@ -104,6 +164,17 @@ impl Counts {
         self.floors.get(source).copied().unwrap_or(Millis::MIN)
     }
 
+    /// The number of a source name, interned on first use.
+    fn intern(&mut self, source: &str) -> Src {
+        if let Some(&s) = self.ids.get(source) {
+            return s;
+        }
+        let s = Src::try_from(self.names.len()).unwrap_or(Src::MAX);
+        self.names.push(source.to_string());
+        self.ids.insert(source.to_string(), s);
+        s
+    }
+
     fn note_source(&mut self, kind: AggKind, source: &str) {
         let set = self.sources.entry(kind).or_default();
         if !set.contains(source) {
@@ -124,20 +195,24 @@ impl Counts {
     /// Adds `n` to a counter.
     pub fn add(&mut self, k: &BucketKey, n: u64) {
         self.note_source(k.kind, &k.source);
-        let entry = (k.source.clone(), k.key.clone());
+        let src = self.intern(&k.source);
         let floor = self.floor(&k.source);
         let buckets = self.by_kind.entry(k.kind).or_default();
         if let Some(c) = buckets
             .get_mut(&k.bucket_start)
-            .and_then(|b| b.exact.get_mut(&entry))
+            .and_then(|b| b.counter_mut(src, &k.key))
         {
-            *c += n;
-            self.dirty.insert(k.clone());
+            c.value = c.value.saturating_add(n);
+            if !self.dirty.contains(k) {
+                self.dirty.insert(k.clone());
+                self.unsettled.insert(k.clone());
+            }
             return;
         }
         if k.bucket_start < floor {
             // Late counts for a bucket that already left memory.
-            *self.pending.entry(k.clone()).or_insert(0) += n;
+            let p = self.pending.entry(k.clone()).or_insert(0);
+            *p = p.saturating_add(n);
             let cold = self
                 .newest_cold
                 .entry(k.source.clone())
@@ -146,15 +221,24 @@ impl Counts {
             return;
         }
         let b = buckets.entry(k.bucket_start).or_default();
-        if b.exact.len() < self.limits.key_budget {
-            b.exact.insert(entry, n);
+        // A bucket beyond its budget stays beyond it: a key of its summary
+        // may have counts in the index that a new exact counter would not
+        // know of.
+        if b.exact_len < self.limits.key_budget && b.overflow.is_none() {
+            b.insert(
+                src,
+                &k.key,
+                Counter {
+                    value: n,
+                    committed: 0,
+                },
+            );
             self.dirty.insert(k.clone());
+            self.unsettled.insert(k.clone());
         } else {
-            let cap = self.limits.heavy_hitters;
-            b.overflow
-                .get_or_insert_with(|| SpaceSaving::new(cap))
-                .add(&entry, n);
-            *self.pending.entry(k.clone()).or_insert(0) += n;
+            b.summarise(self.limits.heavy_hitters, src, &k.key, n);
+            let p = self.pending.entry(k.clone()).or_insert(0);
+            *p = p.saturating_add(n);
         }
     }
 
@@ -163,6 +247,7 @@ impl Counts {
     /// are then written as deltas, on top of this stored value).
     pub fn load_absolute(&mut self, k: BucketKey, n: u64) {
         self.note_source(k.kind, &k.source);
+        let src = self.intern(&k.source);
         let budget = self.limits.key_budget;
         let cap = self.limits.heavy_hitters;
         let b = self
@@ -171,28 +256,31 @@ impl Counts {
             .or_default()
             .entry(k.bucket_start)
             .or_default();
-        let entry = (k.source, k.key);
-        if b.exact.len() < budget || b.exact.contains_key(&entry) {
-            b.exact.insert(entry, n);
+        if b.exact_len < budget || b.counter(src, &k.key).is_some() {
+            b.insert(
+                src,
+                &k.key,
+                Counter {
+                    value: n,
+                    committed: n,
+                },
+            );
         } else {
-            b.overflow
-                .get_or_insert_with(|| SpaceSaving::new(cap))
-                .add(&entry, n);
+            b.summarise(cap, src, &k.key, n);
         }
     }
 
     /// Loads a committed increment of a counter not held exactly (at start).
     pub fn load_delta(&mut self, k: BucketKey, n: u64) {
         self.note_source(k.kind, &k.source);
+        let src = self.intern(&k.source);
         let cap = self.limits.heavy_hitters;
         self.by_kind
             .entry(k.kind)
             .or_default()
             .entry(k.bucket_start)
             .or_default()
-            .overflow
-            .get_or_insert_with(|| SpaceSaving::new(cap))
-            .add(&(k.source, k.key), n);
+            .summarise(cap, src, &k.key, n);
     }
 
     /// Sets where `source`'s held buckets start (at start, before loading),
@@ -223,25 +311,69 @@ impl Counts {
         Some(align_down(t.saturating_sub(self.limits.retain_ms), b).saturating_sub(b))
     }
 
+    fn value_of(&self, k: &BucketKey) -> Option<Counter> {
+        let src = *self.ids.get(&k.source)?;
+        self.by_kind
+            .get(&k.kind)?
+            .get(&k.bucket_start)?
+            .counter(src, &k.key)
+            .copied()
+    }
+
     /// The counters to write at a commit: exact ones as absolute values,
-    /// the others as increments. Both are then considered written.
-    pub fn take_writes(&mut self) -> (Writes, Writes) {
+    /// the others as increments. Until [`Counts::settle`] they still count
+    /// as [`uncommitted`](Counts::uncommitted).
+    pub fn take_writes(&mut self) -> (Absolutes, Writes) {
         let dirty: Vec<BucketKey> = self.dirty.drain().collect();
-        let absolute = dirty
+        let absolute: Absolutes = dirty
             .into_iter()
             .filter_map(|k| {
-                let n = self
-                    .by_kind
-                    .get(&k.kind)?
-                    .get(&k.bucket_start)?
-                    .exact
-                    .get(&(k.source.clone(), k.key.clone()))
-                    .copied()?;
-                Some((k, n))
+                let c = self.value_of(&k)?;
+                // Nothing to write for a counter that stayed at 0.
+                (c.value > 0 || c.committed > 0).then_some((k, c.value, c.committed > 0))
             })
             .collect();
-        let deltas = self.pending.drain().collect();
+        self.writing
+            .extend(absolute.iter().map(|(k, n, _)| (k.clone(), *n)));
+        let deltas: Writes = self.pending.drain().collect();
+        for (k, n) in &deltas {
+            let f = self.in_flight.entry(k.clone()).or_insert(0);
+            *f = f.saturating_add(*n);
+        }
         (absolute, deltas)
+    }
+
+    /// The writes last taken are committed and visible to the index's
+    /// readers: they no longer count as uncommitted.
+    pub fn settle(&mut self) {
+        let src_of = |ids: &HashMap<String, Src>, s: &str| ids.get(s).copied();
+        for (k, n) in std::mem::take(&mut self.writing) {
+            let Some(src) = src_of(&self.ids, &k.source) else {
+                continue;
+            };
+            if let Some(c) = self
+                .by_kind
+                .get_mut(&k.kind)
+                .and_then(|m| m.get_mut(&k.bucket_start))
+                .and_then(|b| b.counter_mut(src, &k.key))
+            {
+                c.committed = n;
+            }
+        }
+        self.in_flight.clear();
+        let (ids, by_kind) = (&self.ids, &self.by_kind);
+        let dirty = &self.dirty;
+        self.unsettled.retain(|k| {
+            dirty.contains(k)
+                || src_of(ids, &k.source)
+                    .and_then(|src| {
+                        by_kind
+                            .get(&k.kind)?
+                            .get(&k.bucket_start)?
+                            .counter(src, &k.key)
+                    })
+                    .is_some_and(|c| c.value != c.committed)
+        });
     }
 
     /// True when something waits for a commit.
@@ -251,7 +383,8 @@ impl Counts {
 
     /// Drops committed buckets of every source whose streams (committed
     /// state, `streams`) have moved far enough: see [`Counts::floor_of`].
-    /// Floors only rise. Sources without streams are left alone.
+    /// Floors only rise. Sources without streams are left alone. Counters
+    /// not settled yet stay until they are.
     pub fn evict(&mut self, streams: &HashMap<String, StreamState>) {
         let mut by_source: HashMap<&str, Vec<&StreamState>> = HashMap::new();
         for s in streams.values() {
@@ -274,35 +407,48 @@ impl Counts {
         let Some(&top) = raised.values().max() else {
             return;
         };
-        for (kind, buckets) in self.by_kind.iter_mut() {
+        // Floors by interned source.
+        let raised_src: HashMap<Src, Millis> = raised
+            .iter()
+            .filter_map(|(s, f)| Some((*self.ids.get(s)?, *f)))
+            .collect();
+        let floors_src: HashMap<Src, Millis> = self
+            .floors
+            .iter()
+            .filter_map(|(s, f)| Some((*self.ids.get(s)?, *f)))
+            .collect();
+        let mut cold: HashMap<Src, Millis> = HashMap::new();
+        let mut again = false;
+        for buckets in self.by_kind.values_mut() {
             let mut emptied = vec![];
             for (&start, b) in buckets.range_mut(..top) {
-                b.exact.retain(|(src, key), _| {
-                    let Some(&f) = raised.get(src) else {
-                        return true;
+                let mut removed = 0;
+                for (src, keys) in b.exact.iter_mut() {
+                    let Some(&f) = raised_src.get(src) else {
+                        continue;
                     };
                     if start >= f {
-                        return true;
+                        continue;
                     }
-                    let k = BucketKey {
-                        bucket_start: start,
-                        kind: *kind,
-                        source: src.clone(),
-                        key: key.clone(),
-                    };
-                    if self.dirty.contains(&k) {
-                        self.evict_again = true;
-                        return true;
+                    let before = keys.len();
+                    // Counters the index does not hold yet stay until it does.
+                    keys.retain(|_, c| c.value != c.committed);
+                    if !keys.is_empty() {
+                        again = true;
                     }
-                    let cold = self.newest_cold.entry(src.clone()).or_insert(start);
-                    *cold = (*cold).max(start);
-                    false
-                });
+                    if keys.len() < before {
+                        let c = cold.entry(*src).or_insert(start);
+                        *c = (*c).max(start);
+                    }
+                    removed += before - keys.len();
+                }
+                b.exact.retain(|_, keys| !keys.is_empty());
+                b.exact_len -= removed;
                 if let Some(o) = &b.overflow {
                     for ((src, _), _) in o.iter() {
-                        if raised.get(src).is_some_and(|f| start < *f) {
-                            let cold = self.newest_cold.entry(src.clone()).or_insert(start);
-                            *cold = (*cold).max(start);
+                        if raised_src.get(src).is_some_and(|f| start < *f) {
+                            let c = cold.entry(*src).or_insert(start);
+                            *c = (*c).max(start);
                         }
                     }
                 }
@@ -310,15 +456,21 @@ impl Counts {
                 // it is past the bucket (its counts are all in the index).
                 let summary_done = b.overflow.as_ref().is_none_or(|o| {
                     o.iter()
-                        .all(|((src, _), _)| self.floors.get(src).is_some_and(|f| start < *f))
+                        .all(|((src, _), _)| floors_src.get(src).is_some_and(|f| start < *f))
                 });
-                if b.exact.is_empty() && summary_done {
+                if b.exact_len == 0 && summary_done {
                     emptied.push(start);
                 }
             }
             for s in emptied {
                 buckets.remove(&s);
             }
+        }
+        self.evict_again |= again;
+        for (src, start) in cold {
+            let name = self.names[src as usize].clone();
+            let c = self.newest_cold.entry(name).or_insert(start);
+            *c = (*c).max(start);
         }
     }
 
@@ -354,13 +506,17 @@ impl Counts {
     /// Totals per key over buckets starting in `[from, to)`, from memory
     /// only: exact counters plus summary estimates, with their error bound.
     /// Complete when [`Counts::holds`]; exact when also not
-    /// [`Counts::overflowed`].
+    /// [`Counts::overflowed`]. With `top = Some(n)` only keys whose total
+    /// reaches the `n`-th largest total are returned (ties included), and
+    /// `keys` restricts the keys; the sum runs over borrowed keys, so only
+    /// the returned ones are copied.
     pub fn hot_totals(
         &self,
         kind: AggKind,
         source: Option<&str>,
-        from: Millis,
-        to: Millis,
+        (from, to): (Millis, Millis),
+        top: Option<usize>,
+        keys: Option<&HashSet<String>>,
     ) -> HotTotals {
         let mut out = HotTotals::default();
         if from >= to {
@@ -369,64 +525,78 @@ impl Counts {
         let Some(m) = self.by_kind.get(&kind) else {
             return out;
         };
+        let asked: Option<Option<Src>> = source.map(|s| self.ids.get(s).copied());
+        if asked == Some(None) {
+            return out;
+        }
+        let wanted = |src: Src, key: &str| {
+            asked.is_none_or(|a| a == Some(src)) && keys.is_none_or(|ks| ks.contains(key))
+        };
+        let mut sums: HashMap<&str, u64> = HashMap::new();
         for b in m.range(from..to).map(|(_, b)| b) {
-            for ((src, key), n) in &b.exact {
-                if source.is_none_or(|s| s == src) {
-                    *out.totals.entry(key.clone()).or_insert(0) += n;
+            for (src, ks) in &b.exact {
+                for (key, c) in ks {
+                    if wanted(*src, key) {
+                        let s = sums.entry(key).or_insert(0);
+                        *s = s.saturating_add(c.value);
+                    }
                 }
             }
             if let Some(o) = &b.overflow {
                 for ((src, key), n) in o.iter() {
-                    if source.is_none_or(|s| s == src) {
-                        *out.totals.entry(key.clone()).or_insert(0) += n;
+                    if wanted(*src, key) {
+                        let s = sums.entry(key).or_insert(0);
+                        *s = s.saturating_add(n);
                     }
                 }
-                out.max_error += o.max_error();
+                out.max_error = out.max_error.saturating_add(o.max_error());
             }
         }
+        let threshold = match top {
+            Some(n) if n > 0 && n < sums.len() => {
+                let mut v: Vec<u64> = sums.values().copied().collect();
+                let (_, nth, _) = v.select_nth_unstable_by(n - 1, |a, b| b.cmp(a));
+                *nth
+            }
+            _ => 0,
+        };
+        out.totals = sums
+            .into_iter()
+            .filter(|(_, n)| *n >= threshold && *n > 0)
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
         out
     }
 
-    /// True when memory holds the counter exactly (its absolute document in
-    /// the index, if any, is then stale or equal and must not be added).
-    pub fn holds_exactly(&self, kind: AggKind, bucket: Millis, source: &str, key: &str) -> bool {
-        self.by_kind
-            .get(&kind)
-            .and_then(|m| m.get(&bucket))
-            .is_some_and(|b| b.exact.contains_key(&(source.to_string(), key.to_string())))
-    }
-
-    /// Adds to `out` what memory knows exactly over `[from, to)`: the exact
-    /// counters and the increments not committed yet (the index supplies
-    /// the rest). `keys` restricts the keys.
-    pub fn add_exact(
+    /// What memory holds of `kind` over `[from, to)` that the index does
+    /// not yet: (bucket, key, increment). Added to the index's sums, this
+    /// gives exact totals.
+    pub fn uncommitted(
         &self,
         kind: AggKind,
         source: Option<&str>,
         (from, to): (Millis, Millis),
-        keys: Option<&HashSet<String>>,
-        out: &mut HashMap<String, u64>,
-    ) {
-        if from >= to {
-            return;
-        }
-        let wanted = |src: &str, key: &str| {
-            source.is_none_or(|s| s == src) && keys.is_none_or(|ks| ks.contains(key))
+    ) -> Vec<(Millis, String, u64)> {
+        let wanted = |k: &BucketKey| {
+            k.kind == kind
+                && (from..to).contains(&k.bucket_start)
+                && source.is_none_or(|s| s == k.source)
         };
-        if let Some(m) = self.by_kind.get(&kind) {
-            for b in m.range(from..to).map(|(_, b)| b) {
-                for ((src, key), n) in &b.exact {
-                    if wanted(src, key) {
-                        *out.entry(key.clone()).or_insert(0) += n;
-                    }
+        let mut out = Vec::new();
+        for k in self.unsettled.iter().filter(|k| wanted(k)) {
+            if let Some(c) = self.value_of(k) {
+                let n = c.value.saturating_sub(c.committed);
+                if n > 0 {
+                    out.push((k.bucket_start, k.key.clone(), n));
                 }
             }
         }
-        for (k, n) in &self.pending {
-            if k.kind == kind && (from..to).contains(&k.bucket_start) && wanted(&k.source, &k.key) {
-                *out.entry(k.key.clone()).or_insert(0) += n;
+        for (k, n) in self.pending.iter().chain(&self.in_flight) {
+            if wanted(k) && *n > 0 {
+                out.push((k.bucket_start, k.key.clone(), *n));
             }
         }
+        out
     }
 
     /// Counters held (exact, summarised) and buckets held, for metrics and
@@ -438,7 +608,7 @@ impl Counts {
         for m in self.by_kind.values() {
             for b in m.values() {
                 buckets += 1;
-                exact += b.exact.len();
+                exact += b.exact_len;
                 summarised += b.overflow.as_ref().map_or(0, SpaceSaving::len);
             }
         }
@@ -484,6 +654,19 @@ mod tests {
         )
     }
 
+    fn hot(c: &Counts, source: Option<&str>, span: (Millis, Millis)) -> HotTotals {
+        c.hot_totals(AggKind::Hashtag, source, span, None, None)
+    }
+
+    /// (key, increment) of `uncommitted`, summed per key, sorted.
+    fn unsettled(c: &Counts, span: (Millis, Millis)) -> Vec<(String, u64)> {
+        let mut m: BTreeMap<String, u64> = BTreeMap::new();
+        for (_, key, n) in c.uncommitted(AggKind::Hashtag, None, span) {
+            *m.entry(key).or_insert(0) += n;
+        }
+        m.into_iter().collect()
+    }
+
     #[test]
     fn sums_buckets_in_range_by_source() {
         let mut c = Counts::new(limits(100));
@@ -491,16 +674,30 @@ mod tests {
         c.add(&k(10_000, "a", "x"), 1);
         c.add(&k(10_000, "b", "y"), 5);
         c.add(&k(20_000, "a", "y"), 7);
-        let t = c.hot_totals(AggKind::Hashtag, None, 0, 20_000).totals;
+        let t = hot(&c, None, (0, 20_000)).totals;
         assert_eq!((t["x"], t["y"]), (3, 5));
-        let t = c
-            .hot_totals(AggKind::Hashtag, Some("a"), 10_000, 30_000)
-            .totals;
+        let t = hot(&c, Some("a"), (10_000, 30_000)).totals;
         assert_eq!((t["x"], t["y"]), (1, 7));
+        assert!(hot(&c, Some("nobody"), (0, 99_999)).totals.is_empty());
         assert!(c
-            .hot_totals(AggKind::LogClass, None, 0, 99_999)
+            .hot_totals(AggKind::LogClass, None, (0, 99_999), None, None)
             .totals
             .is_empty());
+    }
+
+    #[test]
+    fn top_keeps_the_keys_reaching_the_nth_total_and_ties() {
+        let mut c = Counts::new(limits(100));
+        for (key, n) in [("a", 9), ("b", 5), ("c", 5), ("d", 1)] {
+            c.add(&k(0, "a", key), n);
+        }
+        let t = c.hot_totals(AggKind::Hashtag, None, (0, 10_000), Some(2), None);
+        let mut keys: Vec<&str> = t.totals.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, vec!["a", "b", "c"]);
+        let only: HashSet<String> = ["d".to_string()].into();
+        let t = c.hot_totals(AggKind::Hashtag, None, (0, 10_000), None, Some(&only));
+        assert_eq!(t.totals, [("d".to_string(), 1)].into());
     }
 
     #[test]
@@ -513,13 +710,13 @@ mod tests {
         c.add(&k(0, "a", "v"), 1); // summary of 2 full: replaces w
         c.add(&k(0, "a", "x"), 1); // held exactly: stays exact
         assert!(c.overflowed(AggKind::Hashtag, 0, 10_000));
-        let h = c.hot_totals(AggKind::Hashtag, None, 0, 10_000);
+        let h = hot(&c, None, (0, 10_000));
         assert_eq!(h.totals["x"], 6);
         assert_eq!(h.totals["z"], 3);
         assert_eq!(h.totals["v"], 2, "w's count inherited");
         assert_eq!(h.max_error, 2);
         let (abs, mut deltas) = c.take_writes();
-        let mut abs: Vec<(String, u64)> = abs.into_iter().map(|(k, n)| (k.key, n)).collect();
+        let mut abs: Vec<(String, u64)> = abs.into_iter().map(|(k, n, _)| (k.key, n)).collect();
         abs.sort();
         assert_eq!(abs, vec![("x".into(), 6), ("y".into(), 1)]);
         deltas.sort();
@@ -529,6 +726,44 @@ mod tests {
             vec![("v".into(), 1), ("w".into(), 1), ("z".into(), 3)]
         );
         assert!(!c.has_writes());
+    }
+
+    /// What the index does not hold yet stays uncommitted from the change
+    /// until `settle` (the commit is visible), never missing in between.
+    #[test]
+    fn uncommitted_increments_last_until_settled() {
+        let mut c = Counts::new(limits(1));
+        c.add(&k(0, "a", "x"), 5); // exact
+        c.add(&k(0, "a", "y"), 2); // beyond the budget: a delta
+        let span = (0, 10_000);
+        let want = vec![("x".to_string(), 5), ("y".to_string(), 2)];
+        assert_eq!(unsettled(&c, span), want);
+        let (abs, deltas) = c.take_writes();
+        assert_eq!(
+            abs,
+            vec![(k(0, "a", "x"), 5, false)],
+            "new: nothing to replace"
+        );
+        assert_eq!(deltas.len(), 1);
+        assert_eq!(unsettled(&c, span), want, "being written: still counted");
+        c.add(&k(0, "a", "x"), 1);
+        c.add(&k(0, "a", "y"), 1);
+        c.settle();
+        // The commit wrote x = 5 and y + 2; x + 1 and y + 1 came after it.
+        assert_eq!(
+            unsettled(&c, span),
+            vec![("x".to_string(), 1), ("y".to_string(), 1)]
+        );
+        let (abs, deltas) = c.take_writes();
+        assert_eq!(
+            abs,
+            vec![(k(0, "a", "x"), 6, true)],
+            "x = 5 is in the index"
+        );
+        assert_eq!(deltas, vec![(k(0, "a", "y"), 1)]);
+        c.settle();
+        assert!(unsettled(&c, span).is_empty());
+        assert!(unsettled(&c, (10_000, 20_000)).is_empty());
     }
 
     #[test]
@@ -544,6 +779,10 @@ mod tests {
         c.evict(&streams);
         assert_eq!(c.held().0, 21);
         c.take_writes();
+        // Written but not settled (not visible yet): nothing leaves.
+        c.evict(&streams);
+        assert_eq!(c.held().0, 21);
+        c.settle();
         c.evict(&streams);
         // a: floor = align(150 s - 60 s) - 10 s = 80 s: buckets 0..80 s leave.
         assert_eq!(c.held().0, 21 - 8);
@@ -555,9 +794,8 @@ mod tests {
         );
         // A late count for bucket 0 of a: a delta, memory only has it pending.
         c.add(&k(0, "a", "x"), 4);
-        let mut out = HashMap::new();
-        c.add_exact(AggKind::Hashtag, Some("a"), (0, 10_000), None, &mut out);
-        assert_eq!(out["x"], 4);
+        let u = c.uncommitted(AggKind::Hashtag, Some("a"), (0, 10_000));
+        assert_eq!(u, vec![(0, "x".to_string(), 4)]);
         let (abs, deltas) = c.take_writes();
         assert!(abs.is_empty());
         assert_eq!(deltas, vec![(k(0, "a", "x"), 4)]);

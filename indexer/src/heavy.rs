@@ -91,6 +91,12 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
         self.counters.iter().map(|(k, c, _)| (k, *c))
     }
 
+    /// Every held key with its estimated count and that estimate's error
+    /// (the count it inherited; its true count is at least count − error).
+    pub fn entries(&self) -> impl Iterator<Item = (&K, u64, u64)> {
+        self.counters.iter().map(|(k, c, e)| (k, *c, *e))
+    }
+
     /// Number of held keys.
     pub fn len(&self) -> usize {
         self.counters.len()
@@ -144,6 +150,9 @@ mod tests {
         }
         let bound = s.max_error();
         assert!(bound > 0, "the summary filled up");
+        for (k, est, err) in s.entries() {
+            assert!(err <= bound && est - err <= exact[k], "{k}: lower bound");
+        }
         for (k, &n) in &exact {
             let est = s.estimate(k);
             if est > 0 {
