@@ -2,13 +2,16 @@
 //! (osmem-server and noida-db, or `FAROL_TEST_ES_URL`): templates installed,
 //! events, dead letters and counters written, stream state persisted and
 //! resumed, rewrites idempotent, and documents rejected for good
-//! dead-lettered with their reason.
+//! dead-lettered with their reason; the event storage (data streams under
+//! ILM, or monthly indices) decided by what the server answers.
 
 mod es_support;
 
 use es_support::{servers, unique_prefix, EsServer, Flavor};
+use farol_common::config::EsEvents;
 use farol_common::model::{AggKind, Batch, BucketKey, Event, LogEvent, StreamState};
 use farol_indexer::elasticsearch::client::EsSettings;
+use farol_indexer::elasticsearch::lifecycle::{Ilm, IlmPolicy};
 use farol_indexer::elasticsearch::{es_metrics, ElasticsearchIndex};
 use farol_indexer::{Index, SearchQuery, TrendSort, TrendsQuery, TrendsRange};
 use serde_json::json;
@@ -153,12 +156,12 @@ fn counts_state_and_rewrites(flavor: Flavor) {
         assert_eq!(totals(&rt, &ix, "app"), truth, "{flavor:?}");
     }
     assert_eq!(
-        es.count(&format!("{prefix}-logs-*"), None),
+        es.count(&format!("{prefix}-logs*"), None),
         500,
         "{flavor:?}"
     );
     let class_count = es.count(
-        &format!("{prefix}-logs-*"),
+        &format!("{prefix}-logs*"),
         Some(json!({"term": {"class": "ERROR"}})),
     );
     assert_eq!(class_count, truth["ERROR"], "{flavor:?}");
@@ -173,7 +176,7 @@ fn counts_state_and_rewrites(flavor: Flavor) {
     rt.block_on(ix.commit()).expect("commit");
     es.refresh();
     assert_eq!(
-        es.count(&format!("{prefix}-logs-*"), None),
+        es.count(&format!("{prefix}-logs*"), None),
         500,
         "{flavor:?}"
     );
@@ -250,9 +253,12 @@ fn rejected_documents_are_dead_lettered(flavor: Flavor) {
         Some(json!({"mappings": {"properties": {"level": {"type": "long"}}}})),
     );
     assert!(st < 300, "{flavor:?}: {v}");
-    let ix = rt
-        .block_on(ElasticsearchIndex::open(&settings(&es.url, &prefix)))
-        .expect("open");
+    // Monthly indices: the conflict lives in this month's index.
+    let s = EsSettings {
+        events: EsEvents::Monthly,
+        ..settings(&es.url, &prefix)
+    };
+    let ix = rt.block_on(ElasticsearchIndex::open(&s)).expect("open");
     let conflicts = ix.mapping_conflicts();
     assert!(
         conflicts
@@ -272,7 +278,7 @@ fn rejected_documents_are_dead_lettered(flavor: Flavor) {
     .expect("apply");
     rt.block_on(ix.commit())
         .expect("the commit succeeds: rejections are dead-lettered");
-    assert_eq!(es.count(&format!("{prefix}-logs-*"), None), 4, "{flavor:?}");
+    assert_eq!(es.count(&format!("{prefix}-logs*"), None), 4, "{flavor:?}");
     let dl = format!("{prefix}-deadletter-*");
     assert_eq!(
         es.count(&dl, Some(json!({"term": {"reason": "index_rejected"}}))),
@@ -376,3 +382,113 @@ fn planted_burst(flavor: Flavor) {
         "{flavor:?}"
     );
 }
+
+#[test]
+fn event_storage_follows_what_the_server_supports_on_every_server() {
+    for flavor in servers() {
+        event_storage(flavor);
+    }
+}
+
+/// Data streams under ILM asked for (the default). osmem-server and
+/// noida-db answer that they have neither (seen: `PUT _ilm/policy` → 400
+/// "no handler found" on both; `PUT _data_stream` → 400
+/// `unsupported_operation_exception` on osmem, "no handler found" on
+/// noida): the index falls back to monthly indices without ILM, says why,
+/// and writes exactly. A server with both (`FAROL_TEST_ES_URL`) gets the
+/// data streams, under the policy, and a replay is a duplicate (409).
+fn event_storage(flavor: Flavor) {
+    let es = EsServer::start(flavor);
+    let rt = runtime();
+    let prefix = unique_prefix("layout");
+    let s = EsSettings {
+        events: EsEvents::DataStream,
+        ilm: Some(IlmPolicy {
+            retention: Duration::from_secs(7 * 86_400),
+            rollover_max_age: Duration::from_secs(86_400),
+            rollover_max_size: "10gb".into(),
+        }),
+        ..settings(&es.url, &prefix)
+    };
+    let ix = rt.block_on(ElasticsearchIndex::open(&s)).expect("open");
+    let layout = ix.layout().clone();
+    let (st, tpl) = es.req("GET", &format!("/_index_template/{prefix}-logs"), None);
+    assert_eq!(st, 200, "{tpl}");
+    let tpl = &tpl["index_templates"][0]["index_template"];
+    match flavor {
+        Flavor::Osmem | Flavor::Noida => {
+            assert_eq!(layout.requested, EsEvents::DataStream, "{flavor:?}");
+            assert_eq!(layout.events, EsEvents::Monthly, "{flavor:?}: fell back");
+            let why = layout.fallback.clone().unwrap_or_default();
+            let expected = match flavor {
+                Flavor::Osmem => "data streams are not supported",
+                _ => "no handler found",
+            };
+            assert!(why.contains(expected), "{flavor:?}: {why}");
+            assert!(
+                matches!(&layout.ilm, Ilm::Unsupported(w) if w.contains("no handler found")),
+                "{flavor:?}: {:?}",
+                layout.ilm
+            );
+            // The data-stream template was replaced by the monthly one.
+            assert_eq!(
+                tpl["index_patterns"],
+                json!([format!("{prefix}-logs-*")]),
+                "{flavor:?}: {tpl}"
+            );
+            assert!(
+                tpl["data_stream"].is_null(),
+                "{flavor:?}: no data stream left: {tpl}"
+            );
+        }
+        Flavor::External => {
+            assert_eq!(layout.events, EsEvents::DataStream, "{layout:?}");
+            assert_eq!(
+                layout.ilm,
+                Ilm::Installed(format!("{prefix}-events")),
+                "{layout:?}"
+            );
+            let (st, v) = es.req("GET", &format!("/_data_stream/{prefix}-logs"), None);
+            assert_eq!(st, 200, "{v}");
+            assert_eq!(
+                v["data_streams"][0]["ilm_policy"],
+                json!(format!("{prefix}-events")),
+                "{v}"
+            );
+        }
+    }
+    let mut truth = BTreeMap::new();
+    rt.block_on(ix.apply(batch("app", 0..200, &mut truth)))
+        .expect("apply");
+    rt.block_on(ix.commit()).expect("commit");
+    let dups_before = es_metrics().duplicates.get();
+    // A replay of the same events (no counts): nothing new stored.
+    let mut again = batch("app", 0..200, &mut BTreeMap::new());
+    again.counts.clear();
+    rt.block_on(ix.apply(again)).expect("apply");
+    rt.block_on(ix.commit()).expect("commit");
+    assert_eq!(
+        es.count(&format!("{prefix}-logs*"), None),
+        200,
+        "{flavor:?}"
+    );
+    assert_eq!(totals(&rt, &ix, "app"), truth, "{flavor:?}");
+    match layout.events {
+        EsEvents::Monthly => {
+            // Where monthly indices put them: event time 2001-01.
+            assert_eq!(
+                es.count(&format!("{prefix}-logs-2001.01"), None),
+                200,
+                "{flavor:?}"
+            );
+        }
+        EsEvents::DataStream => {
+            // `create` into the data stream: the replay answered 409s.
+            assert!(
+                es_metrics().duplicates.get() - dups_before >= 200,
+                "{flavor:?}: duplicates counted"
+            );
+        }
+    }
+}
+

@@ -111,12 +111,12 @@ fn hundred_thousand_lines(flavor: Flavor) {
         await_totals(&f, "log_class", "big", &want, Duration::from_secs(60));
     }
     assert_eq!(
-        es.count(&format!("{prefix}-logs-*"), None),
+        es.count(&format!("{prefix}-logs*"), None),
         LINES,
         "{flavor:?}"
     );
     let errors = es.count(
-        &format!("{prefix}-logs-*"),
+        &format!("{prefix}-logs*"),
         Some(json!({"term": {"class": "ERROR"}})),
     );
     assert_eq!(errors, want["ERROR"], "{flavor:?}");
@@ -167,7 +167,7 @@ fn hundred_thousand_lines(flavor: Flavor) {
         assert_eq!(f.totals("log_class", "big"), want, "{flavor:?}: rerun");
     }
     assert_eq!(
-        es.count(&format!("{prefix}-logs-*"), None),
+        es.count(&format!("{prefix}-logs*"), None),
         LINES,
         "{flavor:?}"
     );
@@ -212,7 +212,7 @@ fn index_server_killed_for_20s_mid_stream_loses_nothing() {
     eprintln!("index server back after {:?}", stopped.elapsed());
     checkpoint_at_end(&data, size);
     es.refresh();
-    assert_eq!(es.count(&format!("{prefix}-logs-*"), None), LINES);
+    assert_eq!(es.count(&format!("{prefix}-logs*"), None), LINES);
     assert_eq!(class_sums(&es, &prefix), want);
     assert_eq!(f.totals("log_class", "big"), want);
 }
