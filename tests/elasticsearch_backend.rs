@@ -202,6 +202,39 @@ fn counts_state_and_rewrites(flavor: Flavor) {
         );
     }
 
+    // `/search` text as the embedded index reads it: every word required,
+    // its field names (`class`, `source`, `tags`, `text`), its errors.
+    let search = |q: &str| {
+        rt.block_on(ix.search(SearchQuery {
+            q: q.into(),
+            kind: Some("log".into()),
+            from: None,
+            to: None,
+            limit: 3,
+            template_id: None,
+        }))
+    };
+    let total = |q: &str| search(q).map(|h| h.total).expect("search");
+    assert_eq!(total("class:ERROR"), truth["ERROR"], "{flavor:?}");
+    assert_eq!(total("source:app request"), 500, "{flavor:?}");
+    assert_eq!(total("\"request 42 done\""), 1, "{flavor:?}: a phrase");
+    assert_eq!(
+        total("text:request class:WARN"),
+        truth["WARN"],
+        "{flavor:?}"
+    );
+    assert_eq!(total("request -done"), 0, "{flavor:?}");
+    assert_eq!(
+        total("class:ERROR OR class:WARN"),
+        truth["ERROR"] + truth["WARN"],
+        "{flavor:?}"
+    );
+    assert_eq!(total("tags:rust"), 0, "{flavor:?}: logs carry no hashtags");
+    let err = search("author:bob")
+        .expect_err("an unknown field")
+        .to_string();
+    assert!(err.contains("unknown field 'author'"), "{flavor:?}: {err}");
+
     // The window form: the last closed 1m window that holds data.
     let w = rt
         .block_on(ix.trends(TrendsQuery {

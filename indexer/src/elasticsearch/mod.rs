@@ -22,6 +22,7 @@ pub mod bulk;
 pub mod client;
 pub mod lifecycle;
 pub mod query;
+pub mod search_text;
 pub mod templates;
 
 use crate::query::{SearchHits, SearchQuery, Trends, TrendsQuery};
