@@ -140,6 +140,24 @@ fn hundred_thousand_lines(flavor: Flavor) {
                 .all(|i| i["template"].as_str().is_some_and(|t| !t.is_empty())),
             "{flavor:?}: every template item names its template: {v}"
         );
+        // farol serve writes nothing: no write block to set.
+        let r = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client")
+            .put(format!("{}/admin/index/write_block", s.base))
+            .send()
+            .expect("farol serve answers");
+        assert_eq!(r.status().as_u16(), 501, "{flavor:?}");
+        let v: serde_json::Value = r.json().expect("a JSON error");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("farol serve writes nothing")),
+            "{v}"
+        );
+        let (st, v) = s.get("/admin/index/write_block");
+        assert_eq!((st, &v["write_block"]), (200, &json!(false)), "{v}");
         let (st, v) = s.get("/trends?kind=log_class&window=1h");
         assert_eq!(st, 200, "{v}");
         assert!(v["to"].is_string(), "{flavor:?}: a closed window: {v}");
