@@ -525,3 +525,79 @@ fn event_storage(flavor: Flavor) {
     }
 }
 
+/// Documents per second indexed, at several bulk sizes, into each server:
+/// `cargo test --test elasticsearch_backend -- --ignored --nocapture
+/// bulk_throughput` (`FAROL_BENCH_DOCS`, default 100000; `FAROL_BENCH_SIZES`,
+/// default `500,2000,5000`). Events are applied in batches of 10 000 and
+/// committed after each, as the pipeline does; timed from the first apply
+/// to the last commit, each size on a fresh server; every run's count is
+/// checked afterwards. Event
+/// documents only (about 400 bytes of JSON each): no counters.
+#[test]
+#[ignore = "a measurement, not a test: run by hand for BENCHMARKS.md"]
+fn bulk_throughput() {
+    let docs: u64 = std::env::var("FAROL_BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let sizes: Vec<usize> = std::env::var("FAROL_BENCH_SIZES")
+        .unwrap_or_else(|_| "500,2000,5000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    for flavor in servers() {
+        let rt = runtime();
+        for &size in &sizes {
+            // A fresh server for each size: a server already holding the
+            // previous runs' documents would slow the later runs.
+            let es = EsServer::start(flavor);
+            let prefix = unique_prefix("bench");
+            let s = EsSettings {
+                bulk_max_docs: size,
+                bulk_max_bytes: 5 * 1024 * 1024,
+                bulk_concurrency: 2,
+                ..settings(&es.url, &prefix)
+            };
+            let ix = rt.block_on(ElasticsearchIndex::open(&s)).expect("open");
+            let batches: Vec<Batch> = (0..docs)
+                .step_by(10_000)
+                .map(|start| {
+                    // Event documents only: no counter increments, so each
+                    // commit writes the events and the one state document.
+                    let mut b = batch(
+                        "bench",
+                        start..(start + 10_000).min(docs),
+                        &mut BTreeMap::new(),
+                    );
+                    b.counts.clear();
+                    b
+                })
+                .collect();
+            let doc_bytes = log("bench", 12_345, Some("info"))
+                .document()
+                .to_string()
+                .len();
+            let load_before = load();
+            let t = std::time::Instant::now();
+            for b in batches {
+                rt.block_on(ix.apply(b)).expect("apply");
+                rt.block_on(ix.commit()).expect("commit");
+            }
+            let secs = t.elapsed().as_secs_f64();
+            let load_after = load();
+            assert_eq!(
+                es.count(&format!("{prefix}-logs*"), None),
+                docs,
+                "{flavor:?}"
+            );
+            println!(
+                "BENCH {flavor:?} bulk_max_docs={size} docs={docs} doc_bytes={doc_bytes} secs={secs:.2} docs_per_s={:.0} \
+                 load_before=[{}] load_after=[{}]",
+                docs as f64 / secs,
+                load_before.trim(),
+                load_after.trim()
+            );
+        }
+    }
+}
