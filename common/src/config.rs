@@ -1180,6 +1180,48 @@ mod tests {
     static KAFKA_ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     #[test]
+    fn elasticsearch_event_storage_has_defaults_and_is_validated() {
+        let cfg = load_str("[elasticsearch]\nurl = \"http://127.0.0.1:9200\"\n").unwrap();
+        let es = cfg.elasticsearch.expect("[elasticsearch]");
+        assert_eq!(
+            (es.events, es.ilm, es.rollover_max_size.as_str()),
+            (EsEvents::DataStream, true, "50gb")
+        );
+        assert_eq!(
+            (es.retention, es.rollover_max_age),
+            (
+                Duration::from_secs(30 * 86_400),
+                Duration::from_secs(86_400)
+            )
+        );
+        let cfg = load_str(
+            "[elasticsearch]\nurl = \"http://127.0.0.1:9200\"\nevents = \"monthly\"\n\
+             ilm = false\nretention = \"7d\"\nrollover_max_size = \"512mb\"\n",
+        )
+        .unwrap();
+        let es = cfg.elasticsearch.expect("[elasticsearch]");
+        assert_eq!((es.events, es.ilm), (EsEvents::Monthly, false));
+        assert_eq!(es.retention, Duration::from_secs(7 * 86_400));
+        let errs = load_str(
+            "[elasticsearch]\nurl = \"http://127.0.0.1:9200\"\nrollover_max_size = \"50 gigs\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.key == "elasticsearch.rollover_max_size"),
+            "{errs:?}"
+        );
+        let errs =
+            load_str("[elasticsearch]\nurl = \"http://127.0.0.1:9200\"\nevents = \"daily\"\n")
+                .unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.key.contains("events") || e.reason.contains("daily")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
     fn nested_keys_come_from_the_environment() {
         let _env = KAFKA_ENV.lock().unwrap_or_else(|p| p.into_inner());
         std::env::set_var("FAROL_KAFKA__BROKERS", "10.0.0.1:9092");
