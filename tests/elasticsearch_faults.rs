@@ -1,8 +1,9 @@
 //! Retries tested for real: a fault-injecting proxy (`es_support::proxy`)
 //! between the Elasticsearch backend and a real index server (osmem-server
 //! and noida-db, or `FAROL_TEST_ES_URL`) refuses whole bulk requests with
-//! 429 and 503 and holds single items back with per-item 429s, while the
-//! server stores what gets through. Final counts equal the truth computed
+//! 429 and 503, holds single items back with per-item 429s, and cuts the
+//! connection while the answer to a request the server stored is sent,
+//! while the server stores what gets through. Final counts equal the truth computed
 //! from the input, the retry counter rose by exactly what the proxy
 //! refused, and nothing is dead-lettered. Then one bulk answer mixing
 //! written items, per-item 429s and mapping errors provoked on purpose:
@@ -143,8 +144,8 @@ fn refused_bulks_are_retried(flavor: Flavor) {
     let es = EsServer::start(flavor);
     let rt = runtime();
     // Every 3rd bulk request refused with 429, every 7th (not 3rd) with
-    // 503; in every 5th that gets through, every 4th item held back with a
-    // per-item 429.
+    // 503; every 11th of the others stored and its answer cut; in every
+    // 5th of the rest, every 4th item held back with a per-item 429.
     let proxy = rt.block_on(Proxy::start(
         &es.url,
         Faults {
@@ -153,6 +154,7 @@ fn refused_bulks_are_retried(flavor: Flavor) {
                 n if n % 7 == 0 => Some(503),
                 _ => None,
             }),
+            lose_answer: Box::new(|n| n % 11 == 0),
             item: Box::new(|n, k, _, _| n % 5 == 0 && k % 4 == 1),
         },
     ));
@@ -176,8 +178,9 @@ fn refused_bulks_are_retried(flavor: Flavor) {
     }
     let stats = proxy.stats();
     eprintln!(
-        "{flavor:?}: {} bulk requests, refused {:?} ({} documents), {} items held back",
-        stats.bulks, stats.refused, stats.refused_docs, stats.withheld_docs
+        "{flavor:?}: {} bulk requests, refused {:?} ({} documents), {} items held back, \
+         {} documents' answers cut",
+        stats.bulks, stats.refused, stats.refused_docs, stats.withheld_docs, stats.lost_docs
     );
     // The faults happened.
     assert!(
@@ -189,11 +192,17 @@ fn refused_bulks_are_retried(flavor: Flavor) {
         "{stats:?}"
     );
     assert!(stats.withheld_docs > 0, "{stats:?}");
-    // Every event reached the server exactly once (refused requests and
-    // held-back items never reach it).
+    assert!(stats.lost_docs > 0, "{stats:?}");
+    // Every event reached the server once, and once more after each cut
+    // answer (refused requests and held-back items never reach it).
     for i in 0..EVENTS {
         let id = format!("{src}:{i}");
-        assert_eq!(stats.forwarded.get(&id), Some(&1), "{flavor:?}: {id}");
+        let again = stats.lost.get(&id).copied().unwrap_or(0);
+        assert_eq!(
+            stats.forwarded.get(&id),
+            Some(&(1 + again)),
+            "{flavor:?}: {id}"
+        );
     }
     // What the server holds, asked directly (not through the proxy).
     assert_eq!(
@@ -218,10 +227,11 @@ fn refused_bulks_are_retried(flavor: Flavor) {
         rejected_before,
         "{flavor:?}"
     );
-    // The retry counter rose by exactly the documents the proxy refused.
+    // The retry counter rose by exactly the documents the proxy refused
+    // or whose answer it cut.
     assert_eq!(
         es_metrics().retried.get() - retried_before,
-        stats.refused_docs + stats.withheld_docs,
+        stats.refused_docs + stats.withheld_docs + stats.lost_docs,
         "{flavor:?}: retried documents"
     );
 }
@@ -262,6 +272,7 @@ fn mixed_item_errors(flavor: Flavor) {
         &es.url,
         Faults {
             whole: Box::new(|_| None),
+            lose_answer: Box::new(|_| false),
             item: Box::new(move |_, _, id, before| before == 0 && held(id)),
         },
     ));

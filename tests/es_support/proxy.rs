@@ -6,8 +6,11 @@
 //! and answered with a per-item 429 (`es_rejected_execution_exception`, what
 //! a busy Elasticsearch answers for an item), while the rest of the request
 //! goes to the server and the server's own answers for them are merged back
-//! in request order. So the server stores exactly what got through, and
-//! the proxy counts what it refused and what it forwarded, by document id.
+//! in request order; or a whole request is forwarded and the connection
+//! is cut while its answer is sent (the server stored the documents, the
+//! client never learns it). So the server stores exactly what got
+//! through, and the proxy counts what it refused, what it forwarded and
+//! whose answer it cut, by document id.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -24,10 +27,17 @@ pub type WholeFault = Box<dyn Fn(u64) -> Option<u16> + Send + Sync>;
 /// request, document id, how many times the id was in earlier bulks).
 pub type ItemFault = Box<dyn Fn(u64, usize, &str, u32) -> bool + Send + Sync>;
 
+/// Forwards a whole bulk request (by its number) and cuts the connection
+/// halfway through the server's answer.
+pub type LoseAnswer = Box<dyn Fn(u64) -> bool + Send + Sync>;
+
 /// The rules.
 pub struct Faults {
     /// Whole-request faults.
     pub whole: WholeFault,
+    /// Answers lost after the server stored the request (asked only for
+    /// requests not refused whole).
+    pub lose_answer: LoseAnswer,
     /// Item faults (asked only for requests not refused whole).
     pub item: ItemFault,
 }
@@ -54,6 +64,10 @@ pub struct Stats {
     pub refused_docs: u64,
     /// Documents held back with a per-item 429.
     pub withheld_docs: u64,
+    /// Documents whose request reached the server but whose answer was cut.
+    pub lost_docs: u64,
+    /// Times each document id was in a request whose answer was cut.
+    pub lost: HashMap<String, u32>,
     /// Times each document id reached the server.
     pub forwarded: HashMap<String, u32>,
     /// Every bulk request that reached the server, in order.
@@ -214,11 +228,21 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     let answer = if is_bulk {
         bulk(&s, method, &path, ct, body).await
     } else {
-        forward(&s, method, &path, ct, body).await
+        forward(&s, method, &path, ct, body)
+            .await
+            .map(|(st, b, ct)| (st, b, ct, false))
     };
     match answer {
-        Ok((status, bytes, ct)) => {
-            let mut r = Response::new(Body::from(bytes));
+        Ok((status, mut bytes, ct, cut)) => {
+            let body = if cut {
+                // Half the answer, then a failed body: hyper drops the
+                // connection mid-answer.
+                bytes.truncate(bytes.len() / 2);
+                Body::new(CutBody(Some(bytes.into())))
+            } else {
+                Body::from(bytes)
+            };
+            let mut r = Response::new(body);
             *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             if let Some(ct) = ct {
                 r.headers_mut().insert(header::CONTENT_TYPE, ct);
@@ -229,10 +253,35 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     }
 }
 
+/// A body that sends its bytes, then fails, so that the connection is
+/// dropped before the answer is complete.
+struct CutBody(Option<axum::body::Bytes>);
+
+impl hyper::body::Body for CutBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(Some(match self.0.take() {
+            Some(b) => Ok(hyper::body::Frame::data(b)),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "answer cut by the test proxy",
+            )),
+        }))
+    }
+}
+
 fn req_path_is_bulk(path: &str) -> bool {
     let p = path.split('?').next().unwrap_or("");
     p == "/_bulk" || p.ends_with("/_bulk")
 }
+
+/// An answer: status, body, content type, and whether to cut it.
+type Answer = (u16, Vec<u8>, Option<HeaderValue>, bool);
 
 async fn bulk(
     s: &Shared,
@@ -240,9 +289,11 @@ async fn bulk(
     path: &str,
     ct: Option<HeaderValue>,
     body: Vec<u8>,
-) -> Result<(u16, Vec<u8>, Option<HeaderValue>), String> {
+) -> Result<Answer, String> {
     let Some(items) = parse_bulk(&body) else {
-        return forward(s, method, path, ct, body).await;
+        return forward(s, method, path, ct, body)
+            .await
+            .map(|(st, b, ct)| (st, b, ct, false));
     };
     let n = {
         let mut st = s.stats.lock().map_err(|e| e.to_string())?;
@@ -266,7 +317,22 @@ async fn bulk(
         *st.refused.entry(status).or_insert(0) += 1;
         st.refused_docs += items.len() as u64;
         let ct = HeaderValue::from_static("application/json");
-        return Ok((status, refusal(status).to_string().into_bytes(), Some(ct)));
+        return Ok((
+            status,
+            refusal(status).to_string().into_bytes(),
+            Some(ct),
+            false,
+        ));
+    }
+    if (s.faults.lose_answer)(n) {
+        let (status, bytes, rct) = forward(s, method, path, ct, body).await?;
+        let mut st = s.stats.lock().map_err(|e| e.to_string())?;
+        st.lost_docs += items.len() as u64;
+        for i in &items {
+            *st.forwarded.entry(i.id.clone()).or_insert(0) += 1;
+            *st.lost.entry(i.id.clone()).or_insert(0) += 1;
+        }
+        return Ok((status, bytes, rct, true));
     }
     let withheld: Vec<bool> = items
         .iter()
@@ -288,7 +354,7 @@ async fn bulk(
         let sent = withheld.iter().filter(|w| !**w).count();
         if status >= 300 || got.len() != sent {
             // Not an answer to merge into: passed on as it is.
-            return Ok((status, bytes, rct));
+            return Ok((status, bytes, rct, false));
         }
         took = v["took"].as_u64().unwrap_or(0);
         upstream_items = got;
@@ -333,5 +399,5 @@ async fn bulk(
     }
     let answer = json!({"took": took, "errors": errors, "items": merged});
     let ct = HeaderValue::from_static("application/json");
-    Ok((200, answer.to_string().into_bytes(), Some(ct)))
+    Ok((200, answer.to_string().into_bytes(), Some(ct), false))
 }
