@@ -26,6 +26,7 @@ use farol_common::config::{Config, ElasticsearchConfig};
 use farol_common::health::Health;
 use farol_common::model::RecordKind;
 use farol_indexer::elasticsearch::client::EsSettings;
+use farol_indexer::elasticsearch::lifecycle::IlmPolicy;
 use farol_indexer::elasticsearch::ElasticsearchIndex;
 use farol_indexer::embedded::EmbeddedIndex;
 use farol_indexer::sink::run_sink;
@@ -116,6 +117,12 @@ pub fn es_settings(es: &ElasticsearchConfig) -> anyhow::Result<EsSettings> {
         bulk_concurrency: es.bulk_concurrency,
         retry_for: es.retry_for,
         request_timeout: es.request_timeout,
+        events: es.events,
+        ilm: es.ilm.then(|| IlmPolicy {
+            retention: es.retention,
+            rollover_max_age: es.rollover_max_age,
+            rollover_max_size: es.rollover_max_size.clone(),
+        }),
     })
 }
 

@@ -2,13 +2,16 @@
 //! (osmem-server and noida-db, or `FAROL_TEST_ES_URL`): templates installed,
 //! events, dead letters and counters written, stream state persisted and
 //! resumed, rewrites idempotent, and documents rejected for good
-//! dead-lettered with their reason.
+//! dead-lettered with their reason; the event storage (data streams under
+//! ILM, or monthly indices) decided by what the server answers.
 
 mod es_support;
 
 use es_support::{servers, unique_prefix, EsServer, Flavor};
+use farol_common::config::EsEvents;
 use farol_common::model::{AggKind, Batch, BucketKey, Event, LogEvent, StreamState};
 use farol_indexer::elasticsearch::client::EsSettings;
+use farol_indexer::elasticsearch::lifecycle::{Ilm, IlmPolicy};
 use farol_indexer::elasticsearch::{es_metrics, ElasticsearchIndex};
 use farol_indexer::{Index, SearchQuery, TrendSort, TrendsQuery, TrendsRange};
 use serde_json::json;
@@ -153,12 +156,12 @@ fn counts_state_and_rewrites(flavor: Flavor) {
         assert_eq!(totals(&rt, &ix, "app"), truth, "{flavor:?}");
     }
     assert_eq!(
-        es.count(&format!("{prefix}-logs-*"), None),
+        es.count(&format!("{prefix}-logs*"), None),
         500,
         "{flavor:?}"
     );
     let class_count = es.count(
-        &format!("{prefix}-logs-*"),
+        &format!("{prefix}-logs*"),
         Some(json!({"term": {"class": "ERROR"}})),
     );
     assert_eq!(class_count, truth["ERROR"], "{flavor:?}");
@@ -173,7 +176,7 @@ fn counts_state_and_rewrites(flavor: Flavor) {
     rt.block_on(ix.commit()).expect("commit");
     es.refresh();
     assert_eq!(
-        es.count(&format!("{prefix}-logs-*"), None),
+        es.count(&format!("{prefix}-logs*"), None),
         500,
         "{flavor:?}"
     );
@@ -198,6 +201,39 @@ fn counts_state_and_rewrites(flavor: Flavor) {
             "{flavor:?}"
         );
     }
+
+    // `/search` text as the embedded index reads it: every word required,
+    // its field names (`class`, `source`, `tags`, `text`), its errors.
+    let search = |q: &str| {
+        rt.block_on(ix.search(SearchQuery {
+            q: q.into(),
+            kind: Some("log".into()),
+            from: None,
+            to: None,
+            limit: 3,
+            template_id: None,
+        }))
+    };
+    let total = |q: &str| search(q).map(|h| h.total).expect("search");
+    assert_eq!(total("class:ERROR"), truth["ERROR"], "{flavor:?}");
+    assert_eq!(total("source:app request"), 500, "{flavor:?}");
+    assert_eq!(total("\"request 42 done\""), 1, "{flavor:?}: a phrase");
+    assert_eq!(
+        total("text:request class:WARN"),
+        truth["WARN"],
+        "{flavor:?}"
+    );
+    assert_eq!(total("request -done"), 0, "{flavor:?}");
+    assert_eq!(
+        total("class:ERROR OR class:WARN"),
+        truth["ERROR"] + truth["WARN"],
+        "{flavor:?}"
+    );
+    assert_eq!(total("tags:rust"), 0, "{flavor:?}: logs carry no hashtags");
+    let err = search("author:bob")
+        .expect_err("an unknown field")
+        .to_string();
+    assert!(err.contains("unknown field 'author'"), "{flavor:?}: {err}");
 
     // The window form: the last closed 1m window that holds data.
     let w = rt
@@ -250,9 +286,12 @@ fn rejected_documents_are_dead_lettered(flavor: Flavor) {
         Some(json!({"mappings": {"properties": {"level": {"type": "long"}}}})),
     );
     assert!(st < 300, "{flavor:?}: {v}");
-    let ix = rt
-        .block_on(ElasticsearchIndex::open(&settings(&es.url, &prefix)))
-        .expect("open");
+    // Monthly indices: the conflict lives in this month's index.
+    let s = EsSettings {
+        events: EsEvents::Monthly,
+        ..settings(&es.url, &prefix)
+    };
+    let ix = rt.block_on(ElasticsearchIndex::open(&s)).expect("open");
     let conflicts = ix.mapping_conflicts();
     assert!(
         conflicts
@@ -272,7 +311,7 @@ fn rejected_documents_are_dead_lettered(flavor: Flavor) {
     .expect("apply");
     rt.block_on(ix.commit())
         .expect("the commit succeeds: rejections are dead-lettered");
-    assert_eq!(es.count(&format!("{prefix}-logs-*"), None), 4, "{flavor:?}");
+    assert_eq!(es.count(&format!("{prefix}-logs*"), None), 4, "{flavor:?}");
     let dl = format!("{prefix}-deadletter-*");
     assert_eq!(
         es.count(&dl, Some(json!({"term": {"reason": "index_rejected"}}))),
@@ -375,4 +414,190 @@ fn planted_burst(flavor: Flavor) {
         vec![("burst".into(), 100, 45.41), ("steady".into(), 150, 1.88)],
         "{flavor:?}"
     );
+}
+
+#[test]
+fn event_storage_follows_what_the_server_supports_on_every_server() {
+    for flavor in servers() {
+        event_storage(flavor);
+    }
+}
+
+/// Data streams under ILM asked for (the default). osmem-server and
+/// noida-db answer that they have neither (seen: `PUT _ilm/policy` → 400
+/// "no handler found" on both; `PUT _data_stream` → 400
+/// `unsupported_operation_exception` on osmem, "no handler found" on
+/// noida): the index falls back to monthly indices without ILM, says why,
+/// and writes exactly. A server with both (`FAROL_TEST_ES_URL`) gets the
+/// data streams, under the policy, and a replay is a duplicate (409).
+fn event_storage(flavor: Flavor) {
+    let es = EsServer::start(flavor);
+    let rt = runtime();
+    let prefix = unique_prefix("layout");
+    let s = EsSettings {
+        events: EsEvents::DataStream,
+        ilm: Some(IlmPolicy {
+            retention: Duration::from_secs(7 * 86_400),
+            rollover_max_age: Duration::from_secs(86_400),
+            rollover_max_size: "10gb".into(),
+        }),
+        ..settings(&es.url, &prefix)
+    };
+    let ix = rt.block_on(ElasticsearchIndex::open(&s)).expect("open");
+    let layout = ix.layout().clone();
+    let (st, tpl) = es.req("GET", &format!("/_index_template/{prefix}-logs"), None);
+    assert_eq!(st, 200, "{tpl}");
+    let tpl = &tpl["index_templates"][0]["index_template"];
+    match flavor {
+        Flavor::Osmem | Flavor::Noida => {
+            assert_eq!(layout.requested, EsEvents::DataStream, "{flavor:?}");
+            assert_eq!(layout.events, EsEvents::Monthly, "{flavor:?}: fell back");
+            let why = layout.fallback.clone().unwrap_or_default();
+            let expected = match flavor {
+                Flavor::Osmem => "data streams are not supported",
+                _ => "no handler found",
+            };
+            assert!(why.contains(expected), "{flavor:?}: {why}");
+            assert!(
+                matches!(&layout.ilm, Ilm::Unsupported(w) if w.contains("no handler found")),
+                "{flavor:?}: {:?}",
+                layout.ilm
+            );
+            // The data-stream template was replaced by the monthly one.
+            assert_eq!(
+                tpl["index_patterns"],
+                json!([format!("{prefix}-logs-*")]),
+                "{flavor:?}: {tpl}"
+            );
+            assert!(
+                tpl["data_stream"].is_null(),
+                "{flavor:?}: no data stream left: {tpl}"
+            );
+        }
+        Flavor::External => {
+            assert_eq!(layout.events, EsEvents::DataStream, "{layout:?}");
+            assert_eq!(
+                layout.ilm,
+                Ilm::Installed(format!("{prefix}-events")),
+                "{layout:?}"
+            );
+            let (st, v) = es.req("GET", &format!("/_data_stream/{prefix}-logs"), None);
+            assert_eq!(st, 200, "{v}");
+            assert_eq!(
+                v["data_streams"][0]["ilm_policy"],
+                json!(format!("{prefix}-events")),
+                "{v}"
+            );
+        }
+    }
+    let mut truth = BTreeMap::new();
+    rt.block_on(ix.apply(batch("app", 0..200, &mut truth)))
+        .expect("apply");
+    rt.block_on(ix.commit()).expect("commit");
+    let dups_before = es_metrics().duplicates.get();
+    // A replay of the same events (no counts): nothing new stored.
+    let mut again = batch("app", 0..200, &mut BTreeMap::new());
+    again.counts.clear();
+    rt.block_on(ix.apply(again)).expect("apply");
+    rt.block_on(ix.commit()).expect("commit");
+    assert_eq!(
+        es.count(&format!("{prefix}-logs*"), None),
+        200,
+        "{flavor:?}"
+    );
+    assert_eq!(totals(&rt, &ix, "app"), truth, "{flavor:?}");
+    match layout.events {
+        EsEvents::Monthly => {
+            // Where monthly indices put them: event time 2001-01.
+            assert_eq!(
+                es.count(&format!("{prefix}-logs-2001.01"), None),
+                200,
+                "{flavor:?}"
+            );
+        }
+        EsEvents::DataStream => {
+            // `create` into the data stream: the replay answered 409s.
+            assert!(
+                es_metrics().duplicates.get() - dups_before >= 200,
+                "{flavor:?}: duplicates counted"
+            );
+        }
+    }
+}
+
+/// Documents per second indexed, at several bulk sizes, into each server:
+/// `cargo test --test elasticsearch_backend -- --ignored --nocapture
+/// bulk_throughput` (`FAROL_BENCH_DOCS`, default 100000; `FAROL_BENCH_SIZES`,
+/// default `500,2000,5000`). Events are applied in batches of 10 000 and
+/// committed after each, as the pipeline does; timed from the first apply
+/// to the last commit, each size on a fresh server; every run's count is
+/// checked afterwards. Event
+/// documents only (about 400 bytes of JSON each): no counters.
+#[test]
+#[ignore = "a measurement, not a test: run by hand for BENCHMARKS.md"]
+fn bulk_throughput() {
+    let docs: u64 = std::env::var("FAROL_BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let sizes: Vec<usize> = std::env::var("FAROL_BENCH_SIZES")
+        .unwrap_or_else(|_| "500,2000,5000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    for flavor in servers() {
+        let rt = runtime();
+        for &size in &sizes {
+            // A fresh server for each size: a server already holding the
+            // previous runs' documents would slow the later runs.
+            let es = EsServer::start(flavor);
+            let prefix = unique_prefix("bench");
+            let s = EsSettings {
+                bulk_max_docs: size,
+                bulk_max_bytes: 5 * 1024 * 1024,
+                bulk_concurrency: 2,
+                ..settings(&es.url, &prefix)
+            };
+            let ix = rt.block_on(ElasticsearchIndex::open(&s)).expect("open");
+            let batches: Vec<Batch> = (0..docs)
+                .step_by(10_000)
+                .map(|start| {
+                    // Event documents only: no counter increments, so each
+                    // commit writes the events and the one state document.
+                    let mut b = batch(
+                        "bench",
+                        start..(start + 10_000).min(docs),
+                        &mut BTreeMap::new(),
+                    );
+                    b.counts.clear();
+                    b
+                })
+                .collect();
+            let doc_bytes = log("bench", 12_345, Some("info"))
+                .document()
+                .to_string()
+                .len();
+            let load_before = load();
+            let t = std::time::Instant::now();
+            for b in batches {
+                rt.block_on(ix.apply(b)).expect("apply");
+                rt.block_on(ix.commit()).expect("commit");
+            }
+            let secs = t.elapsed().as_secs_f64();
+            let load_after = load();
+            assert_eq!(
+                es.count(&format!("{prefix}-logs*"), None),
+                docs,
+                "{flavor:?}"
+            );
+            println!(
+                "BENCH {flavor:?} bulk_max_docs={size} docs={docs} doc_bytes={doc_bytes} secs={secs:.2} docs_per_s={:.0} \
+                 load_before=[{}] load_after=[{}]",
+                docs as f64 / secs,
+                load_before.trim(),
+                load_after.trim()
+            );
+        }
+    }
 }

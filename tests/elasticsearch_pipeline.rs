@@ -111,12 +111,12 @@ fn hundred_thousand_lines(flavor: Flavor) {
         await_totals(&f, "log_class", "big", &want, Duration::from_secs(60));
     }
     assert_eq!(
-        es.count(&format!("{prefix}-logs-*"), None),
+        es.count(&format!("{prefix}-logs*"), None),
         LINES,
         "{flavor:?}"
     );
     let errors = es.count(
-        &format!("{prefix}-logs-*"),
+        &format!("{prefix}-logs*"),
         Some(json!({"term": {"class": "ERROR"}})),
     );
     assert_eq!(errors, want["ERROR"], "{flavor:?}");
@@ -140,6 +140,24 @@ fn hundred_thousand_lines(flavor: Flavor) {
                 .all(|i| i["template"].as_str().is_some_and(|t| !t.is_empty())),
             "{flavor:?}: every template item names its template: {v}"
         );
+        // farol serve writes nothing: no write block to set.
+        let r = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client")
+            .put(format!("{}/admin/index/write_block", s.base))
+            .send()
+            .expect("farol serve answers");
+        assert_eq!(r.status().as_u16(), 501, "{flavor:?}");
+        let v: serde_json::Value = r.json().expect("a JSON error");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("farol serve writes nothing")),
+            "{v}"
+        );
+        let (st, v) = s.get("/admin/index/write_block");
+        assert_eq!((st, &v["write_block"]), (200, &json!(false)), "{v}");
         let (st, v) = s.get("/trends?kind=log_class&window=1h");
         assert_eq!(st, 200, "{v}");
         assert!(v["to"].is_string(), "{flavor:?}: a closed window: {v}");
@@ -167,7 +185,7 @@ fn hundred_thousand_lines(flavor: Flavor) {
         assert_eq!(f.totals("log_class", "big"), want, "{flavor:?}: rerun");
     }
     assert_eq!(
-        es.count(&format!("{prefix}-logs-*"), None),
+        es.count(&format!("{prefix}-logs*"), None),
         LINES,
         "{flavor:?}"
     );
@@ -212,7 +230,7 @@ fn index_server_killed_for_20s_mid_stream_loses_nothing() {
     eprintln!("index server back after {:?}", stopped.elapsed());
     checkpoint_at_end(&data, size);
     es.refresh();
-    assert_eq!(es.count(&format!("{prefix}-logs-*"), None), LINES);
+    assert_eq!(es.count(&format!("{prefix}-logs*"), None), LINES);
     assert_eq!(class_sums(&es, &prefix), want);
     assert_eq!(f.totals("log_class", "big"), want);
 }

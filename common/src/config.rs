@@ -252,6 +252,46 @@ pub struct ElasticsearchConfig {
     /// Timeout of one request.
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Where event documents go: data streams (`PREFIX-logs`,
+    /// `PREFIX-posts`), or monthly indices by event time. A server without
+    /// data streams gets monthly indices (a logged decision).
+    #[serde(default)]
+    pub events: EsEvents,
+    /// Installs the ILM policy `PREFIX-events` (rollover, then delete after
+    /// `retention`) for the event data streams. Servers without ILM go
+    /// without (a logged decision).
+    #[serde(default = "default_ilm")]
+    pub ilm: bool,
+    /// How long an event backing index is kept after its rollover (ILM delete phase).
+    #[serde(default = "default_retention", with = "humantime_serde")]
+    pub retention: Duration,
+    /// ILM rollover: at the latest after this age.
+    #[serde(default = "default_rollover_max_age", with = "humantime_serde")]
+    pub rollover_max_age: Duration,
+    /// ILM rollover: at the latest at this primary shard size (`50gb`).
+    #[serde(default = "default_rollover_max_size")]
+    pub rollover_max_size: String,
+}
+
+/// `elasticsearch.events`: how event documents are stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EsEvents {
+    /// Data streams `PREFIX-logs` and `PREFIX-posts` (`create` only), under ILM.
+    #[default]
+    DataStream,
+    /// Indices `PREFIX-logs-YYYY.MM` by event time; retention by deleting indices.
+    Monthly,
+}
+
+impl EsEvents {
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EsEvents::DataStream => "data_stream",
+            EsEvents::Monthly => "monthly",
+        }
+    }
 }
 
 fn default_index_prefix() -> String {
@@ -271,6 +311,26 @@ fn default_retry_for() -> Duration {
 }
 fn default_request_timeout() -> Duration {
     Duration::from_secs(60)
+}
+fn default_ilm() -> bool {
+    true
+}
+fn default_retention() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
+fn default_rollover_max_age() -> Duration {
+    Duration::from_secs(86_400)
+}
+fn default_rollover_max_size() -> String {
+    "50gb".into()
+}
+
+/// True for an Elasticsearch byte size (`50gb`, `512mb`, `1000b`).
+fn is_byte_size(s: &str) -> bool {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0
+        && s[..digits].parse::<u64>().is_ok_and(|n| n > 0)
+        && ["b", "kb", "mb", "gb", "tb", "pb"].contains(&&s[digits..])
 }
 
 fn validate_elasticsearch(es: &ElasticsearchConfig, errs: &mut Vec<ConfigError>) {
@@ -323,6 +383,23 @@ fn validate_elasticsearch(es: &ElasticsearchConfig, errs: &mut Vec<ConfigError>)
                 "elasticsearch.ca_file",
                 format!("{} is not a readable file", ca.display()),
             ));
+        }
+    }
+    if !is_byte_size(&es.rollover_max_size) {
+        errs.push(ConfigError::new(
+            "elasticsearch.rollover_max_size",
+            format!(
+                "'{}' is not a size like 50gb (a positive whole number and b, kb, mb, gb, tb or pb)",
+                es.rollover_max_size
+            ),
+        ));
+    }
+    for (key, d) in [
+        ("elasticsearch.retention", es.retention),
+        ("elasticsearch.rollover_max_age", es.rollover_max_age),
+    ] {
+        if d.as_secs() == 0 {
+            errs.push(ConfigError::new(key, "must be at least 1s"));
         }
     }
     if es.bulk_max_docs == 0 || es.bulk_concurrency == 0 || es.bulk_max_bytes < 1024 {
@@ -1111,6 +1188,48 @@ mod tests {
 
     /// Serializes the tests that read or set `FAROL_KAFKA__*` (tests run in threads).
     static KAFKA_ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn elasticsearch_event_storage_has_defaults_and_is_validated() {
+        let cfg = load_str("[elasticsearch]\nurl = \"http://127.0.0.1:9200\"\n").unwrap();
+        let es = cfg.elasticsearch.expect("[elasticsearch]");
+        assert_eq!(
+            (es.events, es.ilm, es.rollover_max_size.as_str()),
+            (EsEvents::DataStream, true, "50gb")
+        );
+        assert_eq!(
+            (es.retention, es.rollover_max_age),
+            (
+                Duration::from_secs(30 * 86_400),
+                Duration::from_secs(86_400)
+            )
+        );
+        let cfg = load_str(
+            "[elasticsearch]\nurl = \"http://127.0.0.1:9200\"\nevents = \"monthly\"\n\
+             ilm = false\nretention = \"7d\"\nrollover_max_size = \"512mb\"\n",
+        )
+        .unwrap();
+        let es = cfg.elasticsearch.expect("[elasticsearch]");
+        assert_eq!((es.events, es.ilm), (EsEvents::Monthly, false));
+        assert_eq!(es.retention, Duration::from_secs(7 * 86_400));
+        let errs = load_str(
+            "[elasticsearch]\nurl = \"http://127.0.0.1:9200\"\nrollover_max_size = \"50 gigs\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.key == "elasticsearch.rollover_max_size"),
+            "{errs:?}"
+        );
+        let errs =
+            load_str("[elasticsearch]\nurl = \"http://127.0.0.1:9200\"\nevents = \"daily\"\n")
+                .unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.key.contains("events") || e.reason.contains("daily")),
+            "{errs:?}"
+        );
+    }
 
     #[test]
     fn nested_keys_come_from_the_environment() {

@@ -111,7 +111,8 @@ pub struct BulkReport {
     pub written: usize,
     /// Documents that already existed.
     pub duplicates: usize,
-    /// Items retried (each retry of each item counts).
+    /// Documents sent again after a retryable failure of their item or of
+    /// their whole request (each resend of each document counts).
     pub retried: usize,
     /// Documents rejected for good, with the reason.
     pub rejected: Vec<(BulkOp, String)>,
@@ -235,7 +236,6 @@ async fn write_chunk(
                         ItemOutcome::Duplicate => report.duplicates += 1,
                         ItemOutcome::Retry(why) => {
                             tracing::debug!(id = %op.id, reason = %why, "bulk item retried");
-                            report.retried += 1;
                             retry.push(op);
                         }
                         ItemOutcome::Rejected(why) => report.rejected.push((op, why)),
@@ -244,10 +244,11 @@ async fn write_chunk(
                 retry
             }
             Err(e) if e.retryable() => {
-                tracing::warn!(error = %e, "bulk request failed; retrying");
+                tracing::warn!(error = %e, documents = ops.len(), "bulk request failed; retrying");
                 if started.elapsed() >= limits.retry_for {
                     return Err(e);
                 }
+                // Every document of the request is sent again.
                 ops
             }
             Err(e) => return Err(e),
@@ -262,6 +263,9 @@ async fn write_chunk(
                 limits.retry_for
             )));
         }
+        // Counted as they are sent again.
+        report.retried += retry.len();
+        super::es_metrics().retried.inc_by(retry.len() as u64);
         ops = retry;
         let d = delays.next().unwrap_or(Duration::from_secs(5));
         tokio::time::sleep(d).await;

@@ -4,12 +4,14 @@
 //! goes through [`EsClient::request`], which returns the status and the JSON
 //! body and classifies transport failures as retryable.
 
+use super::lifecycle::IlmPolicy;
 use elasticsearch::auth::Credentials;
 use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::http::Method;
 use elasticsearch::Elasticsearch;
+use farol_common::config::EsEvents;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -38,6 +40,10 @@ pub struct EsSettings {
     pub retry_for: Duration,
     /// Timeout of one request.
     pub request_timeout: Duration,
+    /// Data streams or monthly indices for events.
+    pub events: EsEvents,
+    /// The ILM policy of the event data streams (`None`: no ILM).
+    pub ilm: Option<IlmPolicy>,
 }
 
 impl std::fmt::Debug for EsSettings {
@@ -50,7 +56,9 @@ impl std::fmt::Debug for EsSettings {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("ca_file", &self.ca_file)
-            .finish()
+            .field("events", &self.events)
+            .field("ilm", &self.ilm)
+            .finish_non_exhaustive()
     }
 }
 

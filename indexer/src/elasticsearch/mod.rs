@@ -20,7 +20,9 @@
 
 pub mod bulk;
 pub mod client;
+pub mod lifecycle;
 pub mod query;
+pub mod search_text;
 pub mod templates;
 
 use crate::query::{SearchHits, SearchQuery, Trends, TrendsQuery};
@@ -29,9 +31,11 @@ use async_trait::async_trait;
 use bulk::{Action, BulkLimits, BulkOp};
 use client::{EsClient, EsError, EsSettings};
 use elasticsearch::http::Method;
+use farol_common::config::EsEvents;
 use farol_common::metrics::metrics;
 use farol_common::model::{AggKind, Batch, BucketKey, DeadLetter, Event, Position, StreamState};
 use farol_common::time::{now_ms, Millis};
+use lifecycle::Layout;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -75,15 +79,20 @@ fn trend_doc(k: &BucketKey, partition: u32, count: u64) -> Value {
     })
 }
 
-fn event_op(prefix: &str, e: &Event) -> BulkOp {
+/// The write of one event: `create` into its data stream (a replay is a
+/// 409, a duplicate), or `index` into its month (a replay replaces).
+fn event_op(prefix: &str, events: EsEvents, e: &Event) -> BulkOp {
     let (kind, ts) = match e {
         Event::Log(l) => (IndexKind::Logs, l.ts),
         Event::Post(p) => (IndexKind::Posts, p.created_at),
     };
     let body = e.document();
     BulkOp {
-        action: Action::Index,
-        index: kind.index_for(prefix, ts),
+        action: match events {
+            EsEvents::DataStream => Action::Create,
+            EsEvents::Monthly => Action::Index,
+        },
+        index: kind.target(prefix, events, ts),
         id: e.id().to_string(),
         body: body.to_string(),
         ts,
@@ -132,7 +141,8 @@ pub fn rejected_dead_letter(op: &BulkOp, reason: &str) -> DeadLetter {
 pub struct EsMetrics {
     /// Documents rejected for good by the server, by source.
     pub rejected: prometheus::IntCounterVec,
-    /// Bulk items sent again after a retryable failure.
+    /// Documents sent again after a retryable failure (of their bulk item,
+    /// or of their whole bulk request), counted as they are resent.
     pub retried: prometheus::IntCounter,
     /// Documents that already existed (409).
     pub duplicates: prometheus::IntCounter,
@@ -197,6 +207,8 @@ struct Inner {
     /// Serializes commits and early flushes.
     commit_lock: tokio::sync::Mutex<()>,
     conflicts: Vec<MappingConflict>,
+    /// The event storage in effect.
+    layout: Layout,
     composite: query::AggSupport,
 }
 
@@ -216,7 +228,11 @@ impl ElasticsearchIndex {
     pub async fn open(settings: &EsSettings) -> Result<Self, IndexError> {
         let client = EsClient::new(settings)?;
         let prefix = settings.index_prefix.clone();
-        let conflicts = templates::install(&client, &prefix).await?;
+        let wanted = templates::Wanted {
+            events: settings.events,
+            ilm: settings.ilm.clone(),
+        };
+        let (layout, conflicts) = templates::install(&client, &prefix, &wanted).await?;
         let limits = BulkLimits {
             max_docs: settings.bulk_max_docs.max(1),
             max_bytes: settings.bulk_max_bytes.max(1024),
@@ -235,6 +251,7 @@ impl ElasticsearchIndex {
             generation: Mutex::new(0),
             commit_lock: tokio::sync::Mutex::new(()),
             conflicts,
+            layout,
             composite: query::AggSupport::default(),
         };
         inner.recover().await?;
@@ -252,6 +269,12 @@ impl ElasticsearchIndex {
     /// The index name prefix.
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
+    }
+
+    /// The event storage in effect (and why, when it is not what the
+    /// settings asked for).
+    pub fn layout(&self) -> &Layout {
+        &self.inner.layout
     }
 }
 
@@ -349,7 +372,6 @@ impl Inner {
     /// Writes Farol's own documents (counters): a rejection is a failure.
     async fn write_own(&self, ops: Vec<BulkOp>) -> Result<(), IndexError> {
         let report = bulk::write_all(&self.client, ops, &self.limits).await?;
-        es_metrics().retried.inc_by(report.retried as u64);
         if let Some((op, why)) = report.rejected.first() {
             return Err(IndexError::Corrupt(format!(
                 "{} rejected counter document {}: {why}",
@@ -367,7 +389,6 @@ impl Inner {
         }
         let report = bulk::write_all(&self.client, ops, &self.limits).await?;
         let m = es_metrics();
-        m.retried.inc_by(report.retried as u64);
         m.duplicates.inc_by(report.duplicates as u64);
         if report.rejected.is_empty() {
             return Ok(());
@@ -404,7 +425,7 @@ impl Inner {
     fn stage(&self, batch: Batch) -> Result<Option<Vec<BulkOp>>, IndexError> {
         let mut st = self.staged.lock().map_err(lock_err)?;
         for e in &batch.events {
-            let op = event_op(&self.prefix, e);
+            let op = event_op(&self.prefix, self.layout.events, e);
             st.bytes += op.body.len();
             st.ops.push(op);
         }

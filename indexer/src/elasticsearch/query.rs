@@ -1,6 +1,6 @@
 //! Queries answered from Elasticsearch: `/trends` as exact sums over the
 //! per-partition partial counter documents, and `/search` over the event
-//! indices.
+//! indices (the query text as the embedded index reads it: [`super::search_text`]).
 //!
 //! Sums are exact: a composite aggregation over `key` (paged with
 //! `after_key`) with a `sum` of `count`, never a plain `terms` top-N whose
@@ -275,11 +275,7 @@ pub async fn search(
         must.push(json!({"match_all": {}}));
     } else {
         check_query_text(&q.q).map_err(IndexError::Query)?;
-        must.push(json!({"query_string": {
-            "query": q.q,
-            "fields": ["message", "text", "raw"],
-            "default_operator": "AND",
-        }}));
+        must.push(super::search_text::to_dsl(&q.q).map_err(IndexError::Query)?);
     }
     let mut range = serde_json::Map::new();
     if let Some(f) = q.from {
@@ -311,10 +307,16 @@ pub async fn search(
         )
         .await?;
     if status == 400 {
-        return Err(IndexError::Query(
-            "is not a valid query (check quotes, parentheses and ranges; \\ escapes a special character)"
-                .into(),
-        ));
+        // The text parsed, so the server refused what it asks (a range
+        // over values it cannot compare, say): the user's to change.
+        let reason = v["error"]["root_cause"][0]["reason"]
+            .as_str()
+            .or_else(|| v["error"]["reason"].as_str())
+            .unwrap_or("refused by the index server");
+        return Err(IndexError::Query(format!(
+            "cannot be answered: {}",
+            crate::params::echo(reason)
+        )));
     }
     if status >= 300 {
         return Err(EsError::Status {

@@ -1,18 +1,21 @@
 //! Index names, index templates and mappings, installed at start-up.
 //!
-//! Events go to monthly time-based indices (`PREFIX-logs-YYYY.MM`,
-//! `PREFIX-posts-YYYY.MM`, `PREFIX-deadletter-YYYY.MM`, by event time, so the
-//! same event always lands in the same index and a rewrite replaces it);
-//! per-partition partial aggregates go to `PREFIX-trends`, and the durable
-//! stream state of each partition to `PREFIX-state`. Templates are
-//! (re)installed at every start; an existing index whose mapping differs
-//! from its template is reported by name (it keeps its mapping until it
-//! rolls over: Elasticsearch cannot change a field's type in place).
-//! ILM is left to the operator: its API is absent from the OpenSearch-based
-//! servers the tests use, and time-based indices can be dropped by name.
+//! Events go to the data streams `PREFIX-logs` and `PREFIX-posts`, or to
+//! monthly indices by event time (`PREFIX-logs-YYYY.MM`, so the same event
+//! always lands in the same index and a rewrite replaces it): see
+//! [`super::lifecycle`] for which, and why. Dead letters go to monthly
+//! indices (`PREFIX-deadletter-YYYY.MM`); per-partition partial aggregates
+//! to `PREFIX-trends`, and the durable stream state of each partition to
+//! `PREFIX-state`. Reads name `PREFIX-logs*`, which covers both layouts.
+//! Templates are (re)installed at every start; an existing index whose
+//! mapping differs from its template is reported by name (it keeps its
+//! mapping until it rolls over: Elasticsearch cannot change a field's type
+//! in place).
 
 use super::client::{EsClient, EsError};
+use super::lifecycle::{self, Ilm, IlmPolicy, Layout};
 use elasticsearch::http::Method;
+use farol_common::config::EsEvents;
 use farol_common::time::Millis;
 use serde_json::{json, Value};
 
@@ -58,12 +61,36 @@ impl IndexKind {
         )
     }
 
-    /// The index name pattern (`farol-logs-*`), or the name itself.
+    /// True for the kinds that become data streams.
+    pub fn data_stream(self) -> bool {
+        matches!(self, IndexKind::Logs | IndexKind::Posts)
+    }
+
+    /// What reads name: `farol-logs*` (the data stream and the monthly
+    /// indices alike), or the index itself.
     pub fn pattern(self, prefix: &str) -> String {
         if self.time_based() {
-            format!("{prefix}-{}-*", self.suffix())
+            format!("{prefix}-{}*", self.suffix())
         } else {
             format!("{prefix}-{}", self.suffix())
+        }
+    }
+
+    /// The monthly indices' pattern (`farol-logs-*`).
+    fn monthly_pattern(self, prefix: &str) -> String {
+        format!("{prefix}-{}-*", self.suffix())
+    }
+
+    /// The data stream's name (`farol-logs`).
+    pub fn data_stream_name(self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.suffix())
+    }
+
+    /// Where a document with event time `ts` is written under `events`.
+    pub fn target(self, prefix: &str, events: EsEvents, ts: Millis) -> String {
+        match events {
+            EsEvents::DataStream if self.data_stream() => self.data_stream_name(prefix),
+            _ => self.index_for(prefix, ts),
         }
     }
 
@@ -130,15 +157,36 @@ impl IndexKind {
         }
     }
 
-    /// The whole composable index template.
+    /// The whole composable index template, for monthly indices (or the
+    /// fixed index).
     pub fn template(self, prefix: &str) -> Value {
+        let pattern = if self.time_based() {
+            self.monthly_pattern(prefix)
+        } else {
+            self.pattern(prefix)
+        };
         json!({
-            "index_patterns": [self.pattern(prefix)],
+            "index_patterns": [pattern],
             "priority": 200,
             "template": {
                 "settings": {"number_of_shards": 1, "number_of_replicas": 0},
                 "mappings": self.mappings(),
             },
+            "_meta": {"managed_by": "farol"},
+        })
+    }
+
+    /// The template of this kind's data stream, under the ILM `policy`.
+    pub fn data_stream_template(self, prefix: &str, policy: Option<&str>) -> Value {
+        let mut settings = json!({"number_of_shards": 1, "number_of_replicas": 0});
+        if let Some(p) = policy {
+            settings["index.lifecycle.name"] = p.into();
+        }
+        json!({
+            "index_patterns": [self.data_stream_name(prefix)],
+            "data_stream": {},
+            "priority": 200,
+            "template": {"settings": settings, "mappings": self.mappings()},
             "_meta": {"managed_by": "farol"},
         })
     }
@@ -167,19 +215,75 @@ impl std::fmt::Display for MappingConflict {
     }
 }
 
-/// Installs every template and creates the fixed indices; returns the
-/// existing indices whose mapping differs (each also logged by name).
-pub async fn install(client: &EsClient, prefix: &str) -> Result<Vec<MappingConflict>, EsError> {
-    let mut conflicts = Vec::new();
+/// What the start-up asks of the server.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    /// Data streams or monthly indices.
+    pub events: EsEvents,
+    /// The ILM policy of the data streams (`None`: none).
+    pub ilm: Option<IlmPolicy>,
+}
+
+async fn put_template(client: &EsClient, name: &str, body: &Value) -> Result<(), EsError> {
+    client
+        .request(Method::Put, &format!("/_index_template/{name}"), Some(body))
+        .await
+        .map(|_| ())
+}
+
+/// Decides the event storage ([`lifecycle`]), installs the ILM policy and
+/// every template, creates the data streams and the fixed indices; returns
+/// the layout in effect and the existing indices whose mapping differs
+/// (each also logged by name).
+pub async fn install(
+    client: &EsClient,
+    prefix: &str,
+    wanted: &Wanted,
+) -> Result<(Layout, Vec<MappingConflict>), EsError> {
+    let mut layout = Layout {
+        requested: wanted.events,
+        events: wanted.events,
+        fallback: None,
+        ilm: Ilm::Off,
+    };
+    if wanted.events == EsEvents::DataStream {
+        if let Some(policy) = &wanted.ilm {
+            layout.ilm = lifecycle::install_policy(client, prefix, policy).await?;
+        }
+    } else if wanted.ilm.is_some() {
+        tracing::info!(
+            "ILM manages the event data streams only; monthly indices are deleted by name"
+        );
+    }
     for kind in IndexKind::ALL {
         let name = kind.template_name(prefix);
-        client
-            .request(
-                Method::Put,
-                &format!("/_index_template/{name}"),
-                Some(&kind.template(prefix)),
+        if kind.data_stream() && layout.events == EsEvents::DataStream {
+            put_template(
+                client,
+                &name,
+                &kind.data_stream_template(prefix, layout.policy()),
             )
             .await?;
+            let stream = kind.data_stream_name(prefix);
+            if let Some(why) = lifecycle::create_data_stream(client, &stream).await? {
+                tracing::warn!(
+                    decision = "monthly_indices",
+                    answer = %why,
+                    "the index server has no data streams: events go to monthly indices {}",
+                    kind.monthly_pattern(prefix)
+                );
+                layout.events = EsEvents::Monthly;
+                layout.fallback = Some(why);
+                // Templates already installed for a data stream become monthly ones.
+                for k in IndexKind::ALL.into_iter().filter(|k| k.data_stream()) {
+                    put_template(client, &k.template_name(prefix), &k.template(prefix)).await?;
+                }
+            } else {
+                tracing::info!(stream = %stream, policy = ?layout.policy(), "data stream ready");
+            }
+        } else {
+            put_template(client, &name, &kind.template(prefix)).await?;
+        }
         if !kind.time_based() {
             let (status, body) = client
                 .raw(
@@ -200,12 +304,15 @@ pub async fn install(client: &EsClient, prefix: &str) -> Result<Vec<MappingConfl
                 });
             }
         }
+    }
+    let mut conflicts = Vec::new();
+    for kind in IndexKind::ALL {
         conflicts.extend(check_existing(client, prefix, kind).await?);
     }
     for c in &conflicts {
         tracing::warn!(index = %c.index, field = %c.field, "{c}");
     }
-    Ok(conflicts)
+    Ok((layout, conflicts))
 }
 
 async fn check_existing(
@@ -259,6 +366,39 @@ mod tests {
             "farol-logs-2023.11"
         );
         assert_eq!(IndexKind::Trends.index_for("x", 0), "x-trends");
-        assert_eq!(IndexKind::Posts.pattern("farol"), "farol-posts-*");
+        assert_eq!(IndexKind::Posts.pattern("farol"), "farol-posts*");
+        assert_eq!(
+            IndexKind::Posts.template("farol")["index_patterns"],
+            json!(["farol-posts-*"])
+        );
+    }
+
+    #[test]
+    fn events_go_to_their_data_stream_or_month() {
+        let ts = 1_700_000_000_000;
+        assert_eq!(
+            IndexKind::Logs.target("farol", EsEvents::DataStream, ts),
+            "farol-logs"
+        );
+        assert_eq!(
+            IndexKind::Logs.target("farol", EsEvents::Monthly, ts),
+            "farol-logs-2023.11"
+        );
+        // Dead letters stay monthly.
+        assert_eq!(
+            IndexKind::DeadLetter.target("farol", EsEvents::DataStream, ts),
+            "farol-deadletter-2023.11"
+        );
+        let t = IndexKind::Posts.data_stream_template("farol", Some("farol-events"));
+        assert_eq!(t["index_patterns"], json!(["farol-posts"]));
+        assert!(t["data_stream"].is_object());
+        assert_eq!(
+            t["template"]["settings"]["index.lifecycle.name"],
+            "farol-events"
+        );
+        let t = IndexKind::Posts.data_stream_template("farol", None);
+        assert!(t["template"]["settings"]
+            .get("index.lifecycle.name")
+            .is_none());
     }
 }
