@@ -1,11 +1,12 @@
 //! The per-source summary `farol batch` ends with on stderr: lines, lines
 //! per class, lines with no level (class UNKNOWN), lines with no time of
 //! their own and, among them, lines whose timestamp did not read — so a user
-//! sees at once when a file's format was not recognized. It is gathered from
-//! the events the processor produces, so it counts what was counted.
+//! sees at once when a file's format was not recognized. It is the
+//! processors' own tally of what they applied ([`SourceTally`]), so it
+//! counts what was counted, with or without event documents.
 
-use farol_common::model::{Batch, Event};
-use std::collections::BTreeMap;
+use farol_processor::processor::SourceTally;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 #[derive(Debug, Default)]
@@ -24,25 +25,17 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Counts the events of a processor batch (before it is delivered).
-    pub fn observe(&mut self, b: &Batch) {
-        for e in &b.events {
-            match e {
-                Event::Log(l) => {
-                    let s = self.sources.entry(l.source.clone()).or_default();
-                    s.lines += 1;
-                    *s.classes.entry(l.class.clone()).or_default() += 1;
-                    if !l.ts_from_line {
-                        s.no_time += 1;
-                    }
-                    if l.fields.get("ts_unreadable").is_some_and(|v| v == "true") {
-                        s.unreadable_time += 1;
-                    }
-                }
-                Event::Post(p) => {
-                    self.sources.entry(p.source.clone()).or_default().posts += 1;
-                }
+    /// Adds a processor's tallies.
+    pub fn add(&mut self, tally: HashMap<String, SourceTally>) {
+        for (name, t) in tally {
+            let s = self.sources.entry(name).or_default();
+            s.lines += t.lines;
+            s.posts += t.posts;
+            for (class, n) in t.classes {
+                *s.classes.entry(class.to_string()).or_default() += n;
             }
+            s.no_time += t.no_time;
+            s.unreadable_time += t.unreadable_time;
         }
     }
 
@@ -85,43 +78,29 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use farol_common::model::LogEvent;
-
-    fn log(source: &str, class: &str, from_line: bool, unreadable: bool) -> Event {
-        let mut fields = BTreeMap::new();
-        if unreadable {
-            fields.insert("ts_unreadable".to_string(), "true".to_string());
-        }
-        Event::Log(LogEvent {
-            id: String::new(),
-            source: source.into(),
-            file: String::new(),
-            line_no: 1,
-            offset: 0,
-            ts: 0,
-            ts_from_line: from_line,
-            class: class.into(),
-            level: None,
-            message: String::new(),
-            fields,
-            truncated: false,
-            template: None,
-            template_id: None,
-        })
-    }
 
     #[test]
     fn counts_per_source() {
+        let tally = |lines, classes: &[(&'static str, u64)], no_time, unreadable| SourceTally {
+            lines,
+            posts: 0,
+            classes: classes.iter().copied().collect(),
+            no_time,
+            unreadable_time: unreadable,
+        };
         let mut s = Summary::default();
-        s.observe(&Batch {
-            events: vec![
-                log("web", "2xx", true, false),
-                log("web", "UNKNOWN", false, false),
-                log("app", "ERROR", false, true),
-                log("web", "2xx", true, false),
-            ],
-            ..Batch::default()
-        });
+        s.add(HashMap::from([
+            (
+                "web".to_string(),
+                tally(2, &[("2xx", 1), ("UNKNOWN", 1)], 1, 0),
+            ),
+            ("app".to_string(), tally(1, &[("ERROR", 1)], 1, 1)),
+        ]));
+        // Another worker's tally of the same source adds up.
+        s.add(HashMap::from([(
+            "web".to_string(),
+            tally(1, &[("2xx", 1)], 0, 0),
+        )]));
         let mut out = Vec::new();
         s.write(&mut out).unwrap();
         assert_eq!(

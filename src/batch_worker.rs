@@ -104,14 +104,16 @@ impl FileCtx<'_> {
 
 /// Takes files from `queue` until it is empty, then ends the input of its
 /// processor (every stream's windows close) and flushes. Every batch goes
-/// to `sink` after the summary has seen it; a sink error stops the worker.
+/// to `sink`; a sink error stops the worker. The per-source summary is the
+/// processor's own tally.
 pub fn run(
     queue: &Queue<'_>,
-    mut proc: Processor,
+    proc: Processor,
     bar: &ProgressBar,
     sink: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
+    let mut proc = proc.tally_sources();
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut recs: Vec<RawRecord> = Vec::new();
     while let Some(job) = queue.take() {
@@ -177,7 +179,6 @@ pub fn run(
                 report.lines += 1;
                 if proc.pending_records() >= FLUSH_EVERY {
                     let b = proc.flush();
-                    report.summary.observe(&b);
                     sink(b)?;
                 }
             }
@@ -189,7 +190,7 @@ pub fn run(
     // Batch input is finite: every stream is idle now, close its windows.
     proc.end_of_input();
     let b = proc.flush();
-    report.summary.observe(&b);
     sink(b)?;
+    report.summary.add(proc.take_tally());
     Ok(report)
 }

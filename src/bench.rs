@@ -23,6 +23,8 @@ pub struct BenchOptions {
     pub rate: u64,
     /// Approximate bytes per line.
     pub line_bytes: usize,
+    /// Whether every line is indexed as an event document (`index.events`).
+    pub events: bool,
 }
 
 /// Unacknowledged lines the writer may run ahead by in `--rate 0` mode.
@@ -119,6 +121,10 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
             max_line_bytes: 1024 * 1024,
             multiline: None,
         }],
+        index: farol_common::config::IndexConfig {
+            events: opts.events,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let running = pipeline::start(&cfg).await?;

@@ -154,6 +154,9 @@ pub struct BenchArgs {
     /// Approximate bytes per line.
     #[arg(long, default_value_t = 120)]
     pub line_bytes: usize,
+    /// Aggregates only: no event documents (`index.events = false`).
+    #[arg(long)]
+    pub no_events: bool,
 }
 
 fn report(errs: &[ConfigError]) {
@@ -256,6 +259,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 duration: args.duration,
                 rate: args.rate,
                 line_bytes: args.line_bytes,
+                events: !args.no_events,
             }))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -112,6 +112,24 @@ pub struct Processor {
     /// Whether event documents are built (an index that stores events
     /// wants them; aggregates alone do not).
     events: bool,
+    /// What was applied per source, when asked for (`farol batch`'s
+    /// summary, which must not depend on event documents).
+    tally: Option<HashMap<String, SourceTally>>,
+}
+
+/// What a processor applied for one source.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SourceTally {
+    /// Log lines.
+    pub lines: u64,
+    /// Posts (malformed ones are dead letters, not posts).
+    pub posts: u64,
+    /// Log lines per class.
+    pub classes: HashMap<&'static str, u64>,
+    /// Log lines without a time of their own.
+    pub no_time: u64,
+    /// Among those, lines whose timestamp was there but did not read.
+    pub unreadable_time: u64,
 }
 
 /// The marks of the pending batch, and the counters of the record being
@@ -153,6 +171,7 @@ impl Processor {
             pending_bytes: 0,
             marks: None,
             events: true,
+            tally: None,
         }
     }
 
@@ -171,6 +190,18 @@ impl Processor {
     pub fn events(mut self, on: bool) -> Self {
         self.events = on;
         self
+    }
+
+    /// Keeps a [`SourceTally`] per source of what is applied.
+    pub fn tally_sources(mut self) -> Self {
+        self.tally = Some(HashMap::new());
+        self
+    }
+
+    /// The tallies kept since the last call (empty unless
+    /// [`tally_sources`](Self::tally_sources) was asked for).
+    pub fn take_tally(&mut self) -> HashMap<String, SourceTally> {
+        self.tally.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Every stream's complete state, templates included: what a snapshot
@@ -259,6 +290,7 @@ impl Processor {
             counts: &mut self.counts,
             marks: self.marks.as_mut(),
             events: self.events,
+            tally: self.tally.as_mut(),
             now,
         };
         if own_ts.is_none() && ctx.state.last_ts.is_none() && rec.kind == RecordKind::Log {
@@ -289,6 +321,7 @@ impl Processor {
             counts: &mut self.counts,
             marks: self.marks.as_mut(),
             events: self.events,
+            tally: self.tally.as_mut(),
             now,
         };
         let mut retired = Vec::new();
@@ -342,6 +375,7 @@ impl Processor {
             counts: &mut self.counts,
             marks: self.marks.as_mut(),
             events: self.events,
+            tally: self.tally.as_mut(),
             now: farol_common::time::now_ms(),
         };
         for ctx in self.streams.values_mut() {
@@ -436,6 +470,7 @@ struct Out<'a> {
     counts: &'a mut Counters,
     marks: Option<&'a mut Marks>,
     events: bool,
+    tally: Option<&'a mut HashMap<String, SourceTally>>,
     now: Millis,
 }
 
@@ -525,6 +560,9 @@ impl Out<'_> {
         ctx.state.line_no = rec.line_no.saturating_add(rec.line_span);
         ctx.state.wall_ms = Some(self.now);
         ctx.dirty = true;
+        if let Some(t) = self.tally.as_deref_mut() {
+            tally(t, &rec.source, &parsed);
+        }
         if self.events {
             if let Some(e) = event_of(&rec, parsed, ts, template.map(|t| (&ctx.miner, t))) {
                 self.pending.events.push(e);
@@ -574,6 +612,28 @@ impl Out<'_> {
         let max_ts = ctx.state.max_ts.map_or(ts, |x| x.max(ts));
         ctx.state.max_ts = Some(max_ts);
         ctx.state.watermark = Some(params.advance(ctx.state.watermark, max_ts));
+    }
+}
+
+/// Adds an applied record to its source's tally.
+fn tally(t: &mut HashMap<String, SourceTally>, source: &str, parsed: &Parsed) {
+    if !t.contains_key(source) {
+        t.insert(source.to_string(), SourceTally::default());
+    }
+    let Some(s) = t.get_mut(source) else { return };
+    match parsed {
+        Parsed::Log { line, .. } => {
+            s.lines += 1;
+            *s.classes.entry(line.class).or_default() += 1;
+            if line.ts.is_none() {
+                s.no_time += 1;
+            }
+            if line.ts_unreadable {
+                s.unreadable_time += 1;
+            }
+        }
+        Parsed::Post(_) => s.posts += 1,
+        Parsed::BadPost(_) => {}
     }
 }
 
@@ -718,15 +778,21 @@ mod tests {
             (RecordKind::Post, b"{broken"),
         ];
         let run = |events: bool| {
-            let mut p = proc(&HashMap::new()).events(events);
+            let mut p = proc(&HashMap::new()).events(events).tally_sources();
             for (i, (kind, payload)) in input.iter().enumerate() {
                 p.handle(rec(*kind, i as u64 + 1, payload), NOW);
             }
             let mut b = p.flush();
             b.counts.sort();
-            b
+            (b, p.take_tally())
         };
-        let (with, without) = (run(true), run(false));
+        let ((with, tally_with), (without, tally)) = (run(true), run(false));
+        // The tally does not depend on events: 3 lines, 1 post (the broken
+        // one is a dead letter), classes as written.
+        assert_eq!(tally, tally_with);
+        let s = &tally["s"];
+        assert_eq!((s.lines, s.posts, s.no_time), (3, 1, 0));
+        assert_eq!(s.classes, HashMap::from([("ERROR", 2), ("WARN", 1)]));
         assert_eq!(with.events.len(), 4);
         assert!(without.events.is_empty());
         assert_eq!(with.counts, without.counts);
