@@ -15,9 +15,9 @@
 mod es_support;
 
 use es_support::proxy::{Faults, Proxy};
-use es_support::{servers, unique_prefix, EsServer, Flavor};
+use es_support::{log_event, servers, unique_prefix, EsServer, Flavor, CLASSES, T0};
 use farol_common::config::EsEvents;
-use farol_common::model::{AggKind, Batch, BucketKey, Event, LogEvent, StreamState};
+use farol_common::model::{AggKind, Batch, BucketKey, Event, StreamState};
 use farol_indexer::elasticsearch::client::EsSettings;
 use farol_indexer::elasticsearch::{es_metrics, ElasticsearchIndex};
 use farol_indexer::{Index, TrendsQuery, TrendsRange};
@@ -26,43 +26,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// 2001-01-01T00:00:00Z.
-const T0: i64 = 978_307_200_000;
-const CLASSES: [&str; 4] = ["INFO", "WARN", "ERROR", "DEBUG"];
-
 /// One test at a time: the retry counter is process-wide.
 static TURN: Mutex<()> = Mutex::new(());
 
 fn settings(url: &str, prefix: &str) -> EsSettings {
-    EsSettings {
-        url: url.into(),
-        index_prefix: prefix.into(),
-        bulk_max_docs: 70,
-        bulk_max_bytes: 64 * 1024,
-        bulk_concurrency: 2,
-        retry_for: Duration::from_secs(60),
-        request_timeout: Duration::from_secs(30),
-        ..EsSettings::default()
-    }
+    es_support::settings(url, prefix, Duration::from_secs(60))
 }
 
 fn log(source: &str, i: u64, level: Option<&str>) -> Event {
-    Event::Log(LogEvent {
-        id: format!("{source}:{i}"),
-        source: source.into(),
-        file: "app.log".into(),
-        line_no: i + 1,
-        offset: i * 100,
-        ts: T0 + i as i64 * 1000,
-        ts_from_line: true,
-        class: CLASSES[(i % 4) as usize].into(),
-        level: level.map(str::to_string),
-        message: format!("request {i} done"),
-        fields: Default::default(),
-        truncated: false,
-        template: None,
-        template_id: None,
-    })
+    Event::Log(log_event(source, i, level))
 }
 
 /// Events `range` of `src` with their counts and stream state; adds the

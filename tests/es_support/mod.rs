@@ -8,6 +8,50 @@
 
 pub mod proxy;
 
+use farol_common::model::LogEvent;
+use farol_indexer::elasticsearch::client::EsSettings;
+
+/// 2001-01-01T00:00:00Z: the first event time of the indexer tests.
+pub const T0: i64 = 978_307_200_000;
+/// The classes test events cycle through.
+pub const CLASSES: [&str; 4] = ["INFO", "WARN", "ERROR", "DEBUG"];
+
+/// Settings with small bulks, so that a few thousand events make many
+/// requests.
+pub fn settings(url: &str, prefix: &str, retry_for: Duration) -> EsSettings {
+    EsSettings {
+        url: url.into(),
+        index_prefix: prefix.into(),
+        bulk_max_docs: 70,
+        bulk_max_bytes: 64 * 1024,
+        bulk_concurrency: 2,
+        retry_for,
+        request_timeout: Duration::from_secs(30),
+        ..EsSettings::default()
+    }
+}
+
+/// Log event `i` of `source`: one a second from [`T0`], its class cycling
+/// through [`CLASSES`], message `request i done`, no template.
+pub fn log_event(source: &str, i: u64, level: Option<&str>) -> LogEvent {
+    LogEvent {
+        id: format!("{source}:{i}"),
+        source: source.into(),
+        file: "app.log".into(),
+        line_no: i + 1,
+        offset: i * 100,
+        ts: T0 + i as i64 * 1000,
+        ts_from_line: true,
+        class: CLASSES[(i % 4) as usize].into(),
+        level: level.map(str::to_string),
+        message: format!("request {i} done"),
+        fields: Default::default(),
+        truncated: false,
+        template: None,
+        template_id: None,
+    }
+}
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
