@@ -34,19 +34,25 @@ use farol_indexer::Index;
 use farol_ingest::feed::FeedSource;
 use farol_ingest::tail::{FileSource, Multiline};
 use farol_processor::processor::{Parsers, Processor};
-use farol_processor::task::run_partition;
+use farol_processor::task::{run_partition, FlushPolicy};
 use farol_processor::window::WindowParams;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// How often file sources look for new files and new lines.
+/// How often file sources match their globs and look at their files even
+/// without a file system event (see `farol_ingest::tail::wake`).
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How long a file must stay unchanged before its unterminated last line is read.
 const PARTIAL_LINE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How often processors flush to the index.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// How processors hand batches to the index: the clock ticks every 200 ms,
+/// and a batch waits at most 5 ms for more records (what `/trends` sees
+/// trails the sources by about that much plus the apply).
+const FLUSH: FlushPolicy = FlushPolicy {
+    tick: Duration::from_millis(200),
+    linger: Duration::from_millis(5),
+};
 
 /// A source task's future, boxed so file sources and feeds share one spawner.
 type SourceFuture = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
@@ -250,7 +256,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         };
         let proc = Processor::new(params.clone(), parsers.clone(), &restored);
         let proc = proc.events(cfg.index.events);
-        let task = run_partition(c, proc, sink_tx.clone(), FLUSH_INTERVAL);
+        let task = run_partition(c, proc, sink_tx.clone(), FLUSH);
         supervisor.spawn("processor", name, async move {
             task.await;
             Ok(())

@@ -49,12 +49,25 @@ impl Offsets {
     }
 }
 
-/// Consumes one partition until the bus closes, flushing every `flush_every`.
+/// When a partition's processor hands a batch on.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    /// The processor's clock ticks this often (idle watermarks move, windows
+    /// close) and flushes whatever it holds.
+    pub tick: Duration,
+    /// A batch is handed on at most this long after its first record came
+    /// in (Kafka's `linger.ms`): counts become visible to `/trends` when the
+    /// index applies the batch, so this bounds how stale they are. Full
+    /// batches ([`MAX_BATCH_RECORDS`], [`MAX_BATCH_BYTES`]) go at once.
+    pub linger: Duration,
+}
+
+/// Consumes one partition until the bus closes, flushing as `flush` says.
 pub async fn run_partition(
     mut consumer: Box<dyn Consumer>,
     mut proc: Processor,
     sink: mpsc::Sender<Batch>,
-    flush_every: Duration,
+    flush: FlushPolicy,
 ) {
     let mut offsets = Offsets {
         topic: consumer.topic().map(str::to_string),
@@ -62,17 +75,29 @@ pub async fn run_partition(
         consumed: None,
         sent: None,
     };
-    let mut timer = tokio::time::interval(flush_every);
+    let mut timer = tokio::time::interval(flush.tick);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The linger deadline of the batch being filled (None: it is empty).
+    let mut due: Option<tokio::time::Instant> = None;
     loop {
+        let linger = async {
+            match due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             d = consumer.recv() => match d {
                 Some(d) => {
                     offsets.consumed = Some(d.offset);
                     proc.handle(d.record, now_ms());
+                    if due.is_none() {
+                        due = Some(tokio::time::Instant::now() + flush.linger);
+                    }
                     if proc.pending_records() >= MAX_BATCH_RECORDS
                         || proc.pending_bytes() >= MAX_BATCH_BYTES
                     {
+                        due = None;
                         let mut b = proc.flush();
                         offsets.stamp(&mut b, &proc);
                         if sink.send(b).await.is_err() {
@@ -89,7 +114,16 @@ pub async fn run_partition(
                     return;
                 }
             },
+            _ = linger => {
+                due = None;
+                let mut b = proc.flush();
+                offsets.stamp(&mut b, &proc);
+                if !b.is_empty() && sink.send(b).await.is_err() {
+                    return;
+                }
+            }
             _ = timer.tick() => {
+                due = None;
                 proc.tick(now_ms());
                 let mut b = proc.flush();
                 offsets.stamp(&mut b, &proc);

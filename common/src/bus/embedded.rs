@@ -15,6 +15,8 @@ struct Partition {
     next_offset: AtomicU64,
     bytes: Arc<Semaphore>,
     max_bytes: usize,
+    /// `farol_bus_depth` of this partition (looked up once, not per record).
+    depth: prometheus::IntGauge,
 }
 
 /// Producer of the embedded bus.
@@ -27,6 +29,7 @@ pub struct EmbeddedProducer {
 pub struct EmbeddedConsumer {
     partition: u32,
     rx: mpsc::Receiver<Delivery>,
+    depth: prometheus::IntGauge,
 }
 
 /// Creates an embedded bus with `partitions` partitions of at most
@@ -42,13 +45,19 @@ pub fn embedded(
     let mut consumers = Vec::with_capacity(n as usize);
     for p in 0..n {
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let depth = metrics().bus_depth.with_label_values(&[&p.to_string()]);
         parts.push(Partition {
             tx,
             next_offset: AtomicU64::new(0),
             bytes: Arc::new(Semaphore::new(max_bytes)),
             max_bytes,
+            depth: depth.clone(),
         });
-        consumers.push(EmbeddedConsumer { partition: p, rx });
+        consumers.push(EmbeddedConsumer {
+            partition: p,
+            rx,
+            depth,
+        });
     }
     (
         EmbeddedProducer {
@@ -58,32 +67,71 @@ pub fn embedded(
     )
 }
 
-#[async_trait]
-impl Producer for EmbeddedProducer {
-    async fn publish(&self, record: RawRecord) -> Result<(), BusError> {
-        let p = partition_for(&record.stream, self.partitions.len() as u32);
-        let part = &self.partitions[p as usize];
-        let want = record.payload.len().clamp(1, part.max_bytes) as u32;
-        let budget = part
+impl Partition {
+    /// A record's share of the partition's byte budget.
+    fn bytes_of(&self, record: &RawRecord) -> usize {
+        record.payload.len().clamp(1, self.max_bytes)
+    }
+
+    /// Queues `records` (all of this partition, at most its capacity in
+    /// count and in bytes) once their room is free.
+    async fn send(&self, p: u32, records: Vec<RawRecord>, bytes: usize) -> Result<(), BusError> {
+        let want = u32::try_from(bytes).map_err(|_| BusError::Closed)?;
+        let mut budget = self
             .bytes
             .clone()
             .acquire_many_owned(want)
             .await
             .map_err(|_| BusError::Closed)?;
         // Reserve first so offsets follow queue order even with concurrent publishers.
-        let permit = part.tx.reserve().await.map_err(|_| BusError::Closed)?;
-        let offset = part.next_offset.fetch_add(1, Ordering::Relaxed);
-        permit.send(Delivery {
-            partition: p,
-            offset,
-            record,
-            budget: Some(budget),
-        });
-        let depth = part.tx.max_capacity() - part.tx.capacity();
-        metrics()
-            .bus_depth
-            .with_label_values(&[&p.to_string()])
-            .set(depth as i64);
+        let permits = self
+            .tx
+            .reserve_many(records.len())
+            .await
+            .map_err(|_| BusError::Closed)?;
+        for (record, permit) in records.into_iter().zip(permits) {
+            let share = budget.split(self.bytes_of(&record));
+            let offset = self.next_offset.fetch_add(1, Ordering::Relaxed);
+            permit.send(Delivery {
+                partition: p,
+                offset,
+                record,
+                budget: share,
+            });
+        }
+        let depth = self.tx.max_capacity() - self.tx.capacity();
+        self.depth.set(depth as i64);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Producer for EmbeddedProducer {
+    async fn publish(&self, record: RawRecord) -> Result<(), BusError> {
+        self.publish_all(vec![record]).await
+    }
+
+    async fn publish_all(&self, records: Vec<RawRecord>) -> Result<(), BusError> {
+        let n = self.partitions.len() as u32;
+        let mut records = records.into_iter().peekable();
+        while let Some(first) = records.next() {
+            let p = partition_for(&first.stream, n);
+            let part = &self.partitions[p as usize];
+            // The run of following records for the same partition that fits
+            // the partition at once.
+            let mut bytes = part.bytes_of(&first);
+            let mut run = vec![first];
+            while let Some(next) = records.peek() {
+                let more = part.bytes_of(next);
+                let same = next.stream == run[0].stream || partition_for(&next.stream, n) == p;
+                if !same || run.len() >= part.tx.max_capacity() || bytes + more > part.max_bytes {
+                    break;
+                }
+                bytes += more;
+                run.extend(records.next());
+            }
+            part.send(p, run, bytes).await?;
+        }
         Ok(())
     }
 }
@@ -95,10 +143,7 @@ impl Consumer for EmbeddedConsumer {
     }
     async fn recv(&mut self) -> Option<Delivery> {
         let d = self.rx.recv().await;
-        metrics()
-            .bus_depth
-            .with_label_values(&[&self.partition.to_string()])
-            .set(self.rx.len() as i64);
+        self.depth.set(self.rx.len() as i64);
         d
     }
 }

@@ -53,6 +53,16 @@ pub struct Delivery {
 pub trait Producer: Send + Sync {
     /// Publishes one record keyed by its stream; waits while the partition is full.
     async fn publish(&self, record: RawRecord) -> Result<(), BusError>;
+
+    /// Publishes records in order, as [`publish`](Self::publish) would one
+    /// at a time (which is what this default does). A backend may take a
+    /// run of records for one partition at once (the embedded bus does).
+    async fn publish_all(&self, records: Vec<RawRecord>) -> Result<(), BusError> {
+        for r in records {
+            self.publish(r).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Consuming side of the bus: one partition's records in order.
@@ -84,24 +94,41 @@ pub fn partition_for(key: &str, partitions: u32) -> u32 {
 /// the bus was full.
 pub async fn publish_paced(producer: &dyn Producer, record: RawRecord) -> Result<(), BusError> {
     let source = record.source.clone();
-    let mut fut = std::pin::pin!(producer.publish(record));
+    paced(&source, producer.publish(record)).await
+}
+
+/// [`publish_paced`] for records of one source, published in order.
+pub async fn publish_paced_all(
+    producer: &dyn Producer,
+    source: &str,
+    records: Vec<RawRecord>,
+) -> Result<(), BusError> {
+    paced(source, producer.publish_all(records)).await
+}
+
+/// Drives a publish; while it waits, `source` is marked paused.
+async fn paced(
+    source: &str,
+    fut: impl std::future::Future<Output = Result<(), BusError>>,
+) -> Result<(), BusError> {
+    let mut fut = std::pin::pin!(fut);
     tokio::select! {
         biased;
         r = &mut fut => return r,
         _ = std::future::ready(()) => {}
     }
     let m = metrics();
-    m.source_paused.with_label_values(&[&source]).set(1);
+    m.source_paused.with_label_values(&[source]).set(1);
     m.source_paused_since
-        .with_label_values(&[&source])
+        .with_label_values(&[source])
         .set(crate::time::now_ms() / 1000);
     let started = std::time::Instant::now();
     let r = fut.await;
-    m.source_paused_since.with_label_values(&[&source]).set(0);
+    m.source_paused_since.with_label_values(&[source]).set(0);
     m.source_paused_seconds
-        .with_label_values(&[&source])
+        .with_label_values(&[source])
         .inc_by(started.elapsed().as_secs_f64());
-    m.source_paused.with_label_values(&[&source]).set(0);
+    m.source_paused.with_label_values(&[source]).set(0);
     r
 }
 

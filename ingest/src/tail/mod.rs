@@ -17,7 +17,7 @@ use crate::fingerprint::{self, Identity};
 use crate::gz;
 use crate::lines::{mtime_ms, Line, LineSplitter};
 use crate::multiline::{Aggregator, Numbered};
-use farol_common::bus::{publish_paced, Producer};
+use farol_common::bus::{publish_paced, publish_paced_all, Producer};
 use farol_common::config::ReadFrom;
 use farol_common::health::Health;
 use farol_common::metrics::metrics;
@@ -79,12 +79,14 @@ mod discovery;
 mod identity;
 mod read;
 mod tracked;
+mod wake;
 
 pub use batch_read::read_file_lines;
 use checkpointer::checkpointer;
 use identity::Identities;
 use read::{ends_line_at, GzOutcome, ReadOutcome};
 use tracked::Tracked;
+use wake::Wake;
 
 impl FileSource {
     fn record(&self, n: Numbered, stream: &str, file: &str, mtime: Option<Millis>) -> RawRecord {
@@ -127,11 +129,36 @@ impl FileSource {
             known: registry.streams.keys().cloned().collect(),
             truncated: HashMap::new(),
         };
+        let mut wake = Wake::new(&self.name);
+        let literal_dirs: Vec<PathBuf> =
+            self.patterns.iter().map(|p| wake::literal_dir(p)).collect();
+        // When the globs were last matched: on every poll, and when the
+        // watcher saw files appear, vanish or move; appends alone only need
+        // the followed files read.
+        let mut scanned: Option<tokio::time::Instant> = None;
+        // Streams found truncated, and whether the globs were matched since.
+        // A truncated file is let go only after a match: its copy (when
+        // copytruncate made one) then takes over with the record being
+        // joined. Events can wake the source between the copy and the
+        // truncation, so that match must come after the truncation was seen.
+        let mut shrunk: HashMap<String, bool> = HashMap::new();
         'outer: loop {
             if *shutdown.borrow() {
                 break;
             }
-            let compressed = self.scan(&registry, &mut tracked, &mut ids);
+            let due = scanned.is_none_or(|at| at.elapsed() >= self.poll_interval)
+                || shrunk.values().any(|matched| !matched);
+            let compressed = if due || wake.take_rescan() {
+                scanned = Some(tokio::time::Instant::now());
+                shrunk.values_mut().for_each(|matched| *matched = true);
+                let c = self.scan(&registry, &mut tracked, &mut ids);
+                let parents = tracked.values().filter_map(|t| t.path.parent());
+                wake.watch(literal_dirs.iter().map(PathBuf::as_path).chain(parents));
+                wake.follow(tracked.values().map(|t| t.path.as_path()));
+                c
+            } else {
+                Vec::new()
+            };
             for (path, id) in compressed {
                 if gz_done.contains(&id) {
                     continue;
@@ -158,19 +185,29 @@ impl FileSource {
             }
             let mut done = Vec::new();
             for (stream, t) in tracked.iter_mut() {
-                match self
+                let outcome = self
                     .read_available(stream, t, producer.as_ref(), &mut shutdown)
-                    .await
-                {
+                    .await;
+                if !matches!(outcome, Ok(ReadOutcome::Truncated)) {
+                    shrunk.remove(stream);
+                }
+                match outcome {
                     Ok(ReadOutcome::Eof) => {
                         if t.orphaned {
                             done.push(stream.clone());
                         }
                     }
-                    Ok(ReadOutcome::Truncated) => {
-                        ids.truncated.insert(stream.clone(), (t.dev, t.ino));
-                        done.push(stream.clone());
-                    }
+                    Ok(ReadOutcome::Truncated) => match shrunk.get(stream) {
+                        Some(true) => {
+                            shrunk.remove(stream);
+                            tracing::warn!(source = %self.name, path = %t.path.display(), "file truncated; will read it again as a new file");
+                            ids.truncated.insert(stream.clone(), (t.dev, t.ino));
+                            done.push(stream.clone());
+                        }
+                        _ => {
+                            shrunk.insert(stream.clone(), false);
+                        }
+                    },
                     Ok(ReadOutcome::Stopped) => break 'outer,
                     Err(e) => {
                         metrics()
@@ -196,8 +233,12 @@ impl FileSource {
                     }
                 }
             }
+            if shrunk.values().any(|matched| !matched) {
+                continue; // match the globs again at once
+            }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = wake.changed() => {}
                 _ = shutdown.changed() => {}
             }
         }
@@ -411,8 +452,11 @@ mod tests {
             .open(&log)
             .unwrap();
         append(&log, "2 after\n");
-        let got = texts(&next_lines(&mut c, 1).await);
-        assert_eq!(got, ["1 boom\n  at a\n  at b"]);
+        // Both records end by the timeout, each in its own stream: which
+        // comes first is not defined.
+        let mut got = texts(&next_lines(&mut c, 2).await);
+        got.sort();
+        assert_eq!(got, ["1 boom\n  at a\n  at b", "2 after"]);
     }
 
     #[tokio::test]

@@ -68,9 +68,8 @@ impl FileSource {
     ) -> std::io::Result<ReadOutcome> {
         if t.replaced() {
             // Truncated in place (copytruncate): what follows is a new file
-            // for all purposes. Let it go; the next scan fingerprints its new
-            // first line as a new stream, read from the start.
-            tracing::warn!(source = %self.name, path = %t.path.display(), "file truncated; will read it again as a new file");
+            // for all purposes. The source lets it go; the next scan
+            // fingerprints its new first line as a new stream, read from the start.
             return Ok(ReadOutcome::Truncated);
         }
         t.file.seek(SeekFrom::Start(t.splitter.next_offset()))?;
@@ -120,27 +119,31 @@ impl FileSource {
             }
             // Read after the bytes: every line read was written before it.
             let mtime = t.file.metadata().ok().as_ref().and_then(mtime_ms);
-            for n in records {
-                if n.line.truncated {
-                    metrics()
-                        .truncated_lines
-                        .with_label_values(&[&self.name])
-                        .inc();
-                }
-                let rec = self.record(n, stream, &path_str, mtime);
-                tokio::select! {
-                    r = publish_paced(producer, rec) => {
-                        if r.is_err() {
-                            return Ok(ReadOutcome::Stopped);
-                        }
-                    }
-                    _ = shutdown.changed() => return Ok(ReadOutcome::Stopped),
-                }
+            let truncated = records.iter().filter(|n| n.line.truncated).count();
+            if truncated > 0 {
                 metrics()
-                    .records_read
+                    .truncated_lines
                     .with_label_values(&[&self.name])
-                    .inc();
+                    .inc_by(truncated as u64);
             }
+            let count = records.len() as u64;
+            let records: Vec<RawRecord> = records
+                .into_iter()
+                .map(|n| self.record(n, stream, &path_str, mtime))
+                .collect();
+            // One publish a read chunk: the bus takes the run at once.
+            tokio::select! {
+                r = publish_paced_all(producer, &self.name, records) => {
+                    if r.is_err() {
+                        return Ok(ReadOutcome::Stopped);
+                    }
+                }
+                _ = shutdown.changed() => return Ok(ReadOutcome::Stopped),
+            }
+            metrics()
+                .records_read
+                .with_label_values(&[&self.name])
+                .inc_by(count);
         }
     }
 }
