@@ -174,6 +174,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn publish_all_keeps_each_streams_order_across_runs_larger_than_a_partition() {
+        // 2 records or 10 bytes a partition: 7 records of 4 bytes for each
+        // of two streams need many runs, and consumers must free the room.
+        let (p, cs) = embedded(2, 2, 10);
+        let mut recs = Vec::new();
+        for i in 1..=7 {
+            for s in ["a", "b"] {
+                let mut r = rec(s, i);
+                r.payload = vec![b'x'; 4];
+                recs.push(r);
+            }
+        }
+        let publisher = tokio::spawn(async move { p.publish_all(recs).await });
+        let mut seen: std::collections::BTreeMap<String, Vec<(u64, u64)>> = Default::default();
+        let readers: Vec<_> = cs
+            .into_iter()
+            .map(|mut c| {
+                tokio::spawn(async move {
+                    let mut got = vec![];
+                    while let Some(d) = c.recv().await {
+                        got.push((d.record.stream.clone(), d.offset, d.record.end));
+                    }
+                    got
+                })
+            })
+            .collect();
+        tokio::time::timeout(std::time::Duration::from_secs(5), publisher)
+            .await
+            .expect("consumers free the room the runs wait for")
+            .unwrap()
+            .unwrap();
+        for r in readers {
+            for (stream, offset, end) in r.await.unwrap() {
+                seen.entry(stream).or_default().push((offset, end));
+            }
+        }
+        for s in ["a", "b"] {
+            let ends: Vec<u64> = seen[s].iter().map(|(_, e)| *e).collect();
+            assert_eq!(ends, (1..=7).collect::<Vec<_>>(), "stream {s} in order");
+            assert!(seen[s].windows(2).all(|w| w[0].0 < w[1].0), "offsets rise");
+        }
+    }
+
+    #[tokio::test]
     async fn full_partition_applies_backpressure() {
         let (p, _cs) = embedded(1, 2, 1 << 20);
         p.publish(rec("a", 1)).await.unwrap();
