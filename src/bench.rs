@@ -19,6 +19,7 @@ use farol_common::model::AggKind;
 use farol_indexer::query::{TrendSort, TrendsQuery, TrendsRange};
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,10 +36,12 @@ pub struct BenchOptions {
     pub line_bytes: usize,
     /// Whether every line is indexed as an event document (`index.events`).
     pub events: bool,
+    /// Files written in turn, each its own source `bench-N`.
+    pub files: usize,
 }
 
 /// Unacknowledged lines the writer may run ahead by in `--rate 0` mode.
-const MAX_BACKLOG: u64 = 200_000;
+const MAX_BACKLOG: u64 = 2_000_000;
 
 /// One written batch of lines.
 #[derive(Debug, Clone, Copy)]
@@ -47,17 +50,26 @@ struct Written {
     end: u64,
     /// Lines in the batch.
     lines: u64,
-    /// Lines written up to and including this batch.
+    /// Lines written to its file up to and including this batch.
     total: u64,
     /// When the write returned.
     at: Instant,
 }
 
-/// Batches written and not yet durable (`durable`) or visible (`visible`).
-#[derive(Default)]
+/// Batches written and not yet durable (`durable`) or visible (`visible`),
+/// by file.
 struct Queues {
-    durable: VecDeque<Written>,
-    visible: VecDeque<Written>,
+    durable: Vec<VecDeque<Written>>,
+    visible: Vec<VecDeque<Written>>,
+}
+
+impl Queues {
+    fn new(files: usize) -> Queues {
+        Queues {
+            durable: vec![VecDeque::new(); files],
+            visible: vec![VecDeque::new(); files],
+        }
+    }
 }
 
 type Pending = Arc<Mutex<Queues>>;
@@ -78,15 +90,23 @@ fn peak_rss_mib() -> Option<u64> {
 }
 
 fn writer(
-    path: std::path::PathBuf,
+    paths: Vec<std::path::PathBuf>,
     opts: BenchOptions,
     pending: Pending,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<u64> {
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    let mut files = paths
+        .iter()
+        .map(|path| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut offsets = vec![0u64; files.len()];
+    let mut totals = vec![0u64; files.len()];
+    let mut turn = 0usize;
     let levels = ["INFO", "WARN", "ERROR", "DEBUG", "INFO"];
     let pad = "x".repeat(opts.line_bytes.saturating_sub(60));
     let per_batch = if opts.rate == 0 {
@@ -95,7 +115,7 @@ fn writer(
         (opts.rate / 100).max(1)
     };
     let start = Instant::now();
-    let (mut i, mut offset) = (0u64, 0u64);
+    let mut i = 0u64;
     let mut buf = String::new();
     while start.elapsed() < opts.duration && !stop.load(Ordering::Relaxed) {
         if opts.rate > 0 {
@@ -108,7 +128,7 @@ fn writer(
             // acknowledgements, so the pipeline runs at its own best rate.
             while pending
                 .lock()
-                .map(|q| q.durable.iter().map(|w| w.lines).sum::<u64>() > MAX_BACKLOG)
+                .map(|q| q.durable.iter().flatten().map(|w| w.lines).sum::<u64>() > MAX_BACKLOG)
                 .unwrap_or(false)
                 && start.elapsed() < opts.duration
             {
@@ -122,23 +142,28 @@ fn writer(
             .format("%Y-%m-%d %H:%M:%S,%3f")
             .to_string();
         for _ in 0..per_batch {
-            buf.push_str(&format!(
-                "{stamp} {} [bench] seq={i} {pad}\n",
+            // Into the buffer, no string a line: the writer shares the cores.
+            let _ = writeln!(
+                buf,
+                "{stamp} {} [bench] seq={i} {pad}",
                 levels[(i % 5) as usize]
-            ));
+            );
             i += 1;
         }
-        f.write_all(buf.as_bytes())?;
-        offset += buf.len() as u64;
+        let file = turn % files.len();
+        turn = turn.wrapping_add(1);
+        files[file].write_all(buf.as_bytes())?;
+        offsets[file] += buf.len() as u64;
+        totals[file] += per_batch;
         let w = Written {
-            end: offset,
+            end: offsets[file],
             lines: per_batch,
-            total: i,
+            total: totals[file],
             at: Instant::now(),
         };
         if let Ok(mut p) = pending.lock() {
-            p.durable.push_back(w);
-            p.visible.push_back(w);
+            p.durable[file].push_back(w);
+            p.visible[file].push_back(w);
         }
     }
     Ok(i)
@@ -147,19 +172,26 @@ fn writer(
 /// Runs the bench and prints its report.
 pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a scratch dir")?;
-    let log = dir.path().join("bench.log");
-    std::fs::write(&log, "").context("creating the bench log")?;
-    let cfg = Config {
-        data_dir: dir.path().join("data"),
-        logs: vec![LogSourceConfig {
-            name: SOURCE.into(),
+    let files = opts.files.max(1);
+    let mut logs = Vec::with_capacity(files);
+    let mut paths = Vec::with_capacity(files);
+    for n in 0..files {
+        let log = dir.path().join(format!("bench-{n}.log"));
+        std::fs::write(&log, "").context("creating a bench log")?;
+        logs.push(LogSourceConfig {
+            name: source_name(n),
             paths: vec![log.to_string_lossy().into_owned()],
             exclude: vec![],
             format: FormatSpec::Named("log4j".into()),
             read_from: ReadFrom::Beginning,
             max_line_bytes: 1024 * 1024,
             multiline: None,
-        }],
+        });
+        paths.push(log);
+    }
+    let cfg = Config {
+        data_dir: dir.path().join("data"),
+        logs,
         index: farol_common::config::IndexConfig {
             events: opts.events,
             ..Default::default()
@@ -168,7 +200,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     };
     let running = pipeline::start(&cfg).await?;
     let mut acks = running.acks.tap();
-    let pending: Pending = Arc::default();
+    let pending: Pending = Arc::new(Mutex::new(Queues::new(files)));
     let stop = Arc::new(AtomicBool::new(false));
     let probe_stop = Arc::new(AtomicBool::new(false));
     let probe = tokio::spawn(probe(
@@ -179,8 +211,8 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     ));
     let started = Instant::now();
     let mut w = Some({
-        let (log, opts, pending, stop) = (log.clone(), opts.clone(), pending.clone(), stop.clone());
-        std::thread::spawn(move || writer(log, opts, pending, stop))
+        let (opts, pending, stop) = (opts.clone(), pending.clone(), stop.clone());
+        std::thread::spawn(move || writer(paths, opts, pending, stop))
     });
     let mut durable = latency_histogram()?;
     let mut acked_lines = 0u64;
@@ -215,8 +247,10 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The bench's source name.
-const SOURCE: &str = "bench";
+/// The source name of the bench's file `n`.
+fn source_name(n: usize) -> String {
+    format!("bench-{n}")
+}
 
 fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).context("creating a latency histogram")
@@ -234,12 +268,13 @@ async fn probe(
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
     let mut hist = latency_histogram()?;
     let now = farol_common::time::now_ms();
+    let files = pending.lock().map(|p| p.visible.len()).unwrap_or(0);
     // From a minute before the first line to an hour after the last: every
     // line, and a span the index holds in memory (the longest window).
     let from = now.saturating_sub(60_000);
-    let q = TrendsQuery {
+    let question = |n: usize| TrendsQuery {
         kind: AggKind::LogClass,
-        source: Some(SOURCE.into()),
+        source: Some(source_name(n)),
         limit: 100,
         range: TrendsRange::Between {
             from,
@@ -248,33 +283,37 @@ async fn probe(
         sort: TrendSort::Count,
         scoring,
     };
+    let questions: Vec<TrendsQuery> = (0..files).map(question).collect();
+    let mut counted = vec![0u64; files];
     let mut stopping: Option<Instant> = None;
     let mut tick = tokio::time::interval(PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let t = index
-            .trends(q.clone())
-            .await
-            .context("asking the index for the bench's counts")?;
-        let seen_at = Instant::now();
-        let counted: u64 = t.items.iter().map(|i| i.count).sum();
-        let left = match pending.lock() {
-            Ok(mut p) => {
-                while p.visible.front().is_some_and(|w| w.total <= counted) {
-                    if let Some(w) = p.visible.pop_front() {
-                        let us = seen_at.duration_since(w.at).as_micros().max(1) as u64;
-                        hist.saturating_record_n(us, w.lines);
-                    }
+        let mut left = 0;
+        for (n, q) in questions.iter().enumerate() {
+            let t = index
+                .trends(q.clone())
+                .await
+                .context("asking the index for the bench's counts")?;
+            let seen_at = Instant::now();
+            counted[n] = t.items.iter().map(|i| i.count).sum();
+            let Ok(mut p) = pending.lock() else {
+                anyhow::bail!("the bench's queue is poisoned");
+            };
+            let queue = &mut p.visible[n];
+            while queue.front().is_some_and(|w| w.total <= counted[n]) {
+                if let Some(w) = queue.pop_front() {
+                    let us = seen_at.duration_since(w.at).as_micros().max(1) as u64;
+                    hist.saturating_record_n(us, w.lines);
                 }
-                p.visible.len()
             }
-            Err(_) => anyhow::bail!("the bench's queue is poisoned"),
-        };
+            left += queue.len();
+        }
         if stop.load(Ordering::Relaxed) {
-            let since = *stopping.get_or_insert(seen_at);
+            let since = *stopping.get_or_insert_with(Instant::now);
             if left == 0 || since.elapsed() > Duration::from_secs(10) {
-                return Ok((hist, counted));
+                return Ok((hist, counted.iter().sum()));
             }
         }
     }
@@ -314,9 +353,19 @@ async fn measure(
             continue;
         };
         let now = Instant::now();
+        let Some(file) = p
+            .source
+            .strip_prefix("bench-")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
         if let Ok(mut q) = pending.lock() {
-            while q.durable.front().is_some_and(|w| w.end <= p.end) {
-                if let Some(w) = q.durable.pop_front() {
+            let Some(queue) = q.durable.get_mut(file) else {
+                continue;
+            };
+            while queue.front().is_some_and(|w| w.end <= p.end) {
+                if let Some(w) = queue.pop_front() {
                     let us = now.duration_since(w.at).as_micros().max(1) as u64;
                     hist.saturating_record_n(us, w.lines);
                     *acked_lines += w.lines;
@@ -339,8 +388,9 @@ fn report(
         format!("{} lines/s", opts.rate)
     };
     println!(
-        "farol bench: {total} lines of ~{} bytes, target {target}, written for {:?}, events {}",
+        "farol bench: {total} lines of ~{} bytes to {} file(s), target {target}, written for {:?}, events {}",
         opts.line_bytes,
+        opts.files,
         opts.duration,
         if opts.events { "on" } else { "off" }
     );

@@ -157,6 +157,10 @@ pub struct BenchArgs {
     /// Aggregates only: no event documents (`index.events = false`).
     #[arg(long)]
     pub no_events: bool,
+    /// Files written in turn, each its own source (and stream), so the
+    /// processors of several bus partitions share the work.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub files: u32,
 }
 
 fn report(errs: &[ConfigError]) {
@@ -260,6 +264,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 rate: args.rate,
                 line_bytes: args.line_bytes,
                 events: !args.no_events,
+                files: args.files as usize,
             }))?;
             Ok(ExitCode::SUCCESS)
         }
