@@ -282,7 +282,9 @@ impl Template {
 /// acknowledged back to the sources through the positions in `streams`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Batch {
-    /// Parsed events to store (idempotent by id).
+    /// Parsed events to store. A post replaces an earlier copy of its id;
+    /// a log event is named by its stream position, which an index receives
+    /// once (replays are dropped before it by the stream's `applied_end`).
     pub events: Vec<Event>,
     /// Base-bucket count increments.
     pub counts: Vec<(BucketKey, u64)>,

@@ -75,6 +75,13 @@ pub trait Index: Send + Sync {
     async fn commit(&self) -> Result<Vec<Position>, IndexError>;
     /// True when something is staged and not yet committed.
     fn has_pending(&self) -> bool;
+    /// True when [`apply`](Self::apply) may run while a
+    /// [`commit`](Self::commit) is in progress, the batches applied then
+    /// becoming durable with the commit after. The sink then commits in
+    /// the background and keeps counts visible through a commit's pause.
+    fn applies_during_commit(&self) -> bool {
+        false
+    }
     /// The durable per-stream state a processor resumes from.
     fn stream_states(&self) -> HashMap<String, StreamState>;
     /// The next input offset of each Kafka topic partition, stored in the

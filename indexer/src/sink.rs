@@ -6,7 +6,7 @@
 use crate::Index;
 use farol_common::bus::AckRouter;
 use farol_common::health::Health;
-use farol_common::model::Batch;
+use farol_common::model::{Batch, Position};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -19,6 +19,10 @@ pub const COMPONENT: &str = "index";
 /// While `write_block` is true (an operator's write block, like
 /// Elasticsearch's `index.blocks.write`) nothing is applied: the bounded
 /// channel fills, processors wait, the bus fills and sources pause.
+///
+/// On an index that [applies during a commit](Index::applies_during_commit)
+/// a commit runs as its own task while batches keep being applied, so what
+/// `/trends` shows does not stall for the commit; one commit runs at a time.
 pub async fn run_sink(
     index: Arc<dyn Index>,
     mut rx: mpsc::Receiver<Batch>,
@@ -31,8 +35,11 @@ pub async fn run_sink(
     let mut applied = crate::dedupe::Applied::from_states(&index.stream_states());
     let mut timer = tokio::time::interval(commit_every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let background = index.applies_during_commit();
+    let mut committing: Option<Committing> = None;
     loop {
         if *write_block.borrow_and_update() {
+            finish(committing.take(), &acks, &health).await?;
             if index.has_pending() {
                 commit(index.as_ref(), &acks, &health).await?;
             }
@@ -47,6 +54,15 @@ pub async fn run_sink(
         }
         tokio::select! {
             _ = write_block.changed() => continue,
+            done = async {
+                match committing.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                committing = None;
+                settle(joined(done), &acks, &health)?;
+            }
             b = rx.recv() => match b {
                 Some(b) => {
                     let b = applied.filter(b);
@@ -61,20 +77,57 @@ pub async fn run_sink(
                 None => break,
             },
             _ = timer.tick() => {
-                if index.has_pending() {
-                    commit(index.as_ref(), &acks, &health).await?;
+                if committing.is_none() && index.has_pending() {
+                    if background {
+                        let index = index.clone();
+                        committing = Some(tokio::spawn(async move { index.commit().await }));
+                    } else {
+                        commit(index.as_ref(), &acks, &health).await?;
+                    }
                 }
             }
         }
     }
+    finish(committing.take(), &acks, &health).await?;
     if index.has_pending() {
         commit(index.as_ref(), &acks, &health).await?;
     }
     Ok(())
 }
 
+/// A commit running as its own task.
+type Committing = tokio::task::JoinHandle<Result<Vec<Position>, crate::IndexError>>;
+
+/// A commit task's outcome (a task that panicked is a failed commit).
+fn joined(
+    done: Result<Result<Vec<Position>, crate::IndexError>, tokio::task::JoinError>,
+) -> Result<Vec<Position>, crate::IndexError> {
+    done.map_err(|e| crate::IndexError::Task(e.to_string()))?
+}
+
+/// Waits for the commit in progress, if any, and acknowledges it.
+async fn finish(
+    committing: Option<Committing>,
+    acks: &AckRouter,
+    health: &Health,
+) -> anyhow::Result<()> {
+    match committing {
+        Some(task) => settle(joined(task.await), acks, health),
+        None => Ok(()),
+    }
+}
+
 async fn commit(index: &dyn Index, acks: &AckRouter, health: &Health) -> anyhow::Result<()> {
-    match index.commit().await {
+    settle(index.commit().await, acks, health)
+}
+
+/// Acknowledges what a commit made durable, or stops the sink when it failed.
+fn settle(
+    outcome: Result<Vec<Position>, crate::IndexError>,
+    acks: &AckRouter,
+    health: &Health,
+) -> anyhow::Result<()> {
+    match outcome {
         Ok(positions) => {
             health.up(COMPONENT);
             acks.ack(positions);

@@ -17,6 +17,9 @@ pub(super) struct State {
     pub(super) durable_streams: HashMap<String, StreamState>,
     pub(super) pending_positions: HashMap<String, Position>,
     pub(super) pending_docs: usize,
+    /// Documents of batches staged while a commit held the writer; the
+    /// next commit writes them before anything else.
+    pub(super) deferred: Vec<super::Write>,
     /// Template id → template text, for `kind=log_template` answers.
     pub(super) template_texts: HashMap<String, String>,
     pub(super) offsets: HashMap<(String, i32), i64>,

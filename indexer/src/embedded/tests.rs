@@ -27,6 +27,20 @@ fn log(id: &str, ts: Millis, msg: &str) -> Event {
     })
 }
 
+fn post(id: &str, t: Millis) -> Event {
+    Event::Post(Post {
+        id: id.into(),
+        source: "p".into(),
+        platform: "jsonl".into(),
+        created_at: t,
+        author: None,
+        text: "hello rust".into(),
+        lang: None,
+        hashtags: vec!["rust".into()],
+        url: None,
+    })
+}
+
 fn key(b: Millis, k: &str) -> BucketKey {
     BucketKey {
         bucket_start: b,
@@ -92,12 +106,16 @@ async fn input_offsets_are_committed_with_the_state_they_reflect() {
 }
 
 #[tokio::test]
-async fn counts_and_positions_survive_reopen_and_rewrites_are_idempotent() {
+async fn counts_and_positions_survive_reopen_and_a_post_seen_again_replaces_itself() {
     let d = tempfile::tempdir().unwrap();
     {
         let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
         ix.apply(Batch {
-            events: vec![log("a", 5_000, "disk full"), log("b", 15_000, "disk ok")],
+            events: vec![
+                log("a", 5_000, "disk full"),
+                log("b", 15_000, "disk ok"),
+                post("p1", 6_000),
+            ],
             counts: vec![(key(0, "ERROR"), 1), (key(10_000, "ERROR"), 1)],
             dead_letters: vec![],
             streams: vec![state(20, 70_000)],
@@ -109,9 +127,11 @@ async fn counts_and_positions_survive_reopen_and_rewrites_are_idempotent() {
         .unwrap();
         let acked = ix.commit().await.unwrap();
         assert_eq!(acked[0].end, 20);
-        // The same event again replaces, never duplicates.
+        // A post fetched again (overlapping polls) replaces its copy. (A
+        // log event is named by its stream position, which the index
+        // never receives twice: replays are dropped before it.)
         ix.apply(Batch {
-            events: vec![log("a", 5_000, "disk full")],
+            events: vec![post("p1", 6_000)],
             counts: vec![(key(0, "ERROR"), 2)],
             dead_letters: vec![],
             streams: vec![state(30, 80_000)],
@@ -155,6 +175,8 @@ async fn counts_and_positions_survive_reopen_and_rewrites_are_idempotent() {
         .hits;
     assert_eq!(hits.len(), 2, "{hits:?}");
     assert_eq!(hits[0]["id"], "b", "newest first");
+    let posts = ix.search(search_text("rust", 10)).await.unwrap();
+    assert_eq!(posts.total, 1, "{:?}", posts.hits);
     let w = ix
         .trends(TrendsQuery {
             kind: AggKind::LogClass,
@@ -395,19 +417,6 @@ async fn range_top_n_is_exact_when_certified_and_bounded_otherwise() {
 async fn search_filters_posts_by_time() {
     let d = tempfile::tempdir().unwrap();
     let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
-    let post = |id: &str, t: Millis| {
-        Event::Post(Post {
-            id: id.into(),
-            source: "p".into(),
-            platform: "jsonl".into(),
-            created_at: t,
-            author: None,
-            text: "hello rust".into(),
-            lang: None,
-            hashtags: vec!["rust".into()],
-            url: None,
-        })
-    };
     ix.apply(Batch {
         events: vec![post("1", 1_000), post("2", 2_000), post("3", 3_000)],
         ..Batch::default()
@@ -575,4 +584,107 @@ fn deepest_accepted_queries_fit_a_worker_stack() {
         .unwrap()
         .join()
         .unwrap();
+}
+
+/// A batch of `n` ERROR log events ending the stream at `end`.
+fn errors(from: u64, n: u64, end: u64) -> Batch {
+    Batch {
+        events: (from..from + n)
+            .map(|i| log(&format!("log:web:1:{i}"), 10_000, "disk full"))
+            .collect(),
+        counts: vec![(key(0, "ERROR"), n)],
+        streams: vec![state(end, 70_000)],
+        ..Batch::default()
+    }
+}
+
+fn log_classes() -> TrendsQuery {
+    TrendsQuery {
+        kind: AggKind::LogClass,
+        ..between(0, 60_000)
+    }
+}
+
+#[tokio::test]
+async fn a_batch_applied_during_a_commit_is_visible_at_once_and_durable_with_the_next() {
+    let d = tempfile::tempdir().unwrap();
+    let everything = SearchQuery {
+        q: String::new(),
+        kind: Some("log".into()),
+        from: None,
+        to: None,
+        limit: 1,
+        template_id: None,
+    };
+    {
+        let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+        assert!(ix.applies_during_commit());
+        ix.apply(errors(0, 300, 300)).await.unwrap();
+        // A commit in progress holds the writer: the next batch must not
+        // wait for it.
+        let commit_in_progress = ix.inner.writer.lock().unwrap();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            ix.apply(errors(300, 200, 500)),
+        )
+        .await
+        .expect("applying does not wait for the commit")
+        .unwrap();
+        let t = ix.trends(log_classes()).await.unwrap();
+        assert_eq!(counts_of(&t)["ERROR"], 500, "counted before any commit");
+        drop(commit_in_progress);
+
+        let positions = ix.commit().await.unwrap();
+        assert_eq!(positions.iter().map(|p| p.end).max(), Some(500));
+        assert_eq!(ix.search(everything.clone()).await.unwrap().total, 500);
+    }
+    let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+    assert_eq!(ix.stream_states()["web:1"].applied_end, 500);
+    assert_eq!(ix.search(everything).await.unwrap().total, 500);
+    let t = ix.trends(log_classes()).await.unwrap();
+    assert_eq!(counts_of(&t)["ERROR"], 500);
+}
+
+#[tokio::test]
+async fn batches_applied_while_commits_run_are_all_durable_with_their_positions() {
+    // Commits on their own thread race the applies: whatever a commit
+    // acknowledges must be in it, documents included.
+    let d = tempfile::tempdir().unwrap();
+    let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+    let committer = {
+        let ix = ix.clone();
+        tokio::spawn(async move {
+            let mut acked = 0u64;
+            for _ in 0..20 {
+                let positions = ix.commit().await.unwrap();
+                if let Some(end) = positions.iter().map(|p| p.end).max() {
+                    // The reader sees this commit: every acknowledged
+                    // record's document is in it.
+                    let s = ix.inner.reader.searcher();
+                    let logs = tantivy::query::TermQuery::new(
+                        Term::from_field_text(ix.inner.f.doc_type, "log"),
+                        tantivy::schema::IndexRecordOption::Basic,
+                    );
+                    let docs = s.search(&logs, &tantivy::collector::Count).unwrap() as u64;
+                    assert!(
+                        docs >= end,
+                        "acknowledged {end} with {docs} documents committed"
+                    );
+                    acked = end;
+                }
+                tokio::task::yield_now().await;
+            }
+            acked
+        })
+    };
+    for i in 0..50u64 {
+        ix.apply(errors(i * 20, 20, (i + 1) * 20)).await.unwrap();
+    }
+    committer.await.unwrap();
+    ix.commit().await.unwrap();
+    drop(ix);
+    let ix = EmbeddedIndex::open(d.path(), 15).unwrap();
+    assert_eq!(ix.stream_states()["web:1"].applied_end, 1000);
+    let t = ix.trends(log_classes()).await.unwrap();
+    assert_eq!(counts_of(&t)["ERROR"], 1000);
 }
