@@ -326,6 +326,29 @@ mod tests {
         assert_eq!(again[1].payload, b"four");
     }
 
+    #[tokio::test]
+    async fn with_an_hour_between_polls_the_file_system_wakes_the_source() {
+        // Nothing is read by polling here: appends to a followed file, a new
+        // file, and a file found empty and written later all arrive through
+        // inotify events.
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("a.log");
+        std::fs::write(&log, "one\n").unwrap();
+        std::fs::write(d.path().join("c.log"), "").unwrap();
+        let src = FileSource {
+            poll_interval: Duration::from_secs(3600),
+            ..source(d.path(), "*.log")
+        };
+        let (mut c, _router) = start(src).await;
+        assert_eq!(next_lines(&mut c, 1).await[0].payload, b"one");
+        append(&log, "two\n");
+        assert_eq!(next_lines(&mut c, 1).await[0].payload, b"two");
+        std::fs::write(d.path().join("b.log"), "new file\n").unwrap();
+        assert_eq!(next_lines(&mut c, 1).await[0].payload, b"new file");
+        append(&d.path().join("c.log"), "was empty\n");
+        assert_eq!(next_lines(&mut c, 1).await[0].payload, b"was empty");
+    }
+
     async fn spawn_source(dir: &Path, pattern: &str) -> (EmbeddedConsumer, AckRouter) {
         start(source(dir, pattern)).await
     }
