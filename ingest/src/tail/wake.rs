@@ -159,6 +159,20 @@ mod tests {
         assert_eq!(literal_dir("logs/[ab]*/x.log"), Path::new("logs"));
     }
 
+    /// Lets events already queued arrive and forgets them.
+    async fn drain(wake: &Wake) {
+        let _ = tokio::time::timeout(Duration::from_millis(100), wake.changed()).await;
+        wake.take_rescan();
+    }
+
+    /// Waits for the wake-up `what` must cause; whether it asked for a rescan.
+    async fn woken(wake: &Wake, what: &str) -> bool {
+        tokio::time::timeout(Duration::from_secs(5), wake.changed())
+            .await
+            .unwrap_or_else(|_| panic!("{what} wakes the source"));
+        wake.take_rescan()
+    }
+
     #[tokio::test]
     async fn an_append_wakes_without_a_rescan_and_a_new_file_asks_for_one() {
         let dir = tempfile::tempdir().unwrap();
@@ -167,40 +181,31 @@ mod tests {
         let mut wake = Wake::new("t");
         wake.watch([dir.path()]);
         wake.follow([path.as_path()]);
-        // Drain what creating the file may have queued.
-        let _ = tokio::time::timeout(Duration::from_millis(100), wake.changed()).await;
-        wake.take_rescan();
+        drain(&wake).await;
 
         f.write_all(b"line\n").unwrap();
-        tokio::time::timeout(Duration::from_secs(5), wake.changed())
-            .await
-            .expect("an append to a watched directory's file wakes the source");
-        assert!(!wake.take_rescan(), "an append needs no glob matching");
+        assert!(
+            !woken(&wake, "an append to a followed file").await,
+            "an append needs no glob matching"
+        );
 
         std::fs::write(dir.path().join("b.log"), b"x\n").unwrap();
-        tokio::time::timeout(Duration::from_secs(5), wake.changed())
-            .await
-            .expect("a new file wakes the source");
         assert!(
-            wake.take_rescan(),
+            woken(&wake, "a new file").await,
             "a new file needs the globs matched again"
         );
 
         // b.log is not followed (the source has not matched it yet): a
         // write to it asks for the globs again.
-        let _ = tokio::time::timeout(Duration::from_millis(100), wake.changed()).await;
-        wake.take_rescan();
+        drain(&wake).await;
         std::fs::OpenOptions::new()
             .append(true)
             .open(dir.path().join("b.log"))
             .unwrap()
             .write_all(b"y\n")
             .unwrap();
-        tokio::time::timeout(Duration::from_secs(5), wake.changed())
-            .await
-            .expect("a write wakes the source");
         assert!(
-            wake.take_rescan(),
+            woken(&wake, "a write to a file not followed").await,
             "a file not followed yet is matched by a rescan"
         );
     }
