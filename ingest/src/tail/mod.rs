@@ -152,9 +152,26 @@ impl FileSource {
                 scanned = Some(tokio::time::Instant::now());
                 shrunk.values_mut().for_each(|matched| *matched = true);
                 let c = self.scan(&registry, &mut tracked, &mut ids);
-                let parents = tracked.values().filter_map(|t| t.path.parent());
+                // A followed path may be a symlink (Kubernetes'
+                // `/var/log/containers/*.log`): writes to it are reported in
+                // its target's directory, under the target's name.
+                let targets: Vec<PathBuf> = tracked
+                    .values()
+                    .filter(|t| t.path.is_symlink())
+                    .filter_map(|t| std::fs::canonicalize(&t.path).ok())
+                    .collect();
+                let parents = tracked
+                    .values()
+                    .map(|t| t.path.as_path())
+                    .chain(targets.iter().map(PathBuf::as_path))
+                    .filter_map(Path::parent);
                 wake.watch(literal_dirs.iter().map(PathBuf::as_path).chain(parents));
-                wake.follow(tracked.values().map(|t| t.path.as_path()));
+                wake.follow(
+                    tracked
+                        .values()
+                        .map(|t| t.path.as_path())
+                        .chain(targets.iter().map(PathBuf::as_path)),
+                );
                 c
             } else {
                 Vec::new()
@@ -347,6 +364,28 @@ mod tests {
         assert_eq!(next_lines(&mut c, 1).await[0].payload, b"new file");
         append(&d.path().join("c.log"), "was empty\n");
         assert_eq!(next_lines(&mut c, 1).await[0].payload, b"was empty");
+    }
+
+    #[tokio::test]
+    async fn a_followed_symlink_is_woken_by_writes_to_its_target() {
+        // As Kubernetes lays out container logs: the glob matches symlinks
+        // into another directory, where the runtime writes.
+        let d = tempfile::tempdir().unwrap();
+        let pods = d.path().join("pods");
+        let containers = d.path().join("containers");
+        std::fs::create_dir_all(&pods).unwrap();
+        std::fs::create_dir_all(&containers).unwrap();
+        let target = pods.join("0.log");
+        std::fs::write(&target, "one\n").unwrap();
+        std::os::unix::fs::symlink(&target, containers.join("app.log")).unwrap();
+        let src = FileSource {
+            poll_interval: Duration::from_secs(3600),
+            ..source(&containers, "*.log")
+        };
+        let (mut c, _router) = start(src).await;
+        assert_eq!(next_lines(&mut c, 1).await[0].payload, b"one");
+        append(&target, "two\n");
+        assert_eq!(next_lines(&mut c, 1).await[0].payload, b"two");
     }
 
     async fn spawn_source(dir: &Path, pattern: &str) -> (EmbeddedConsumer, AckRouter) {
