@@ -88,7 +88,7 @@ struct FileCtx<'a> {
 }
 
 impl FileCtx<'_> {
-    fn record(&self, l: Line, line_no: u64) -> RawRecord {
+    fn record(&self, l: Line, line_no: u64, now: Millis) -> RawRecord {
         let platform = (self.kind == RecordKind::Post).then(|| "jsonl".to_string());
         l.into_record(
             self.source,
@@ -98,6 +98,7 @@ impl FileCtx<'_> {
             &self.path,
             line_no,
             self.mtime,
+            now,
         )
     }
 }
@@ -161,9 +162,10 @@ pub fn run(
                     break;
                 }
             };
+            let now = now_ms();
             let mut to_record = |l: Line| {
                 line_no += 1;
-                recs.push(ctx.record(l, line_no));
+                recs.push(ctx.record(l, line_no, now));
             };
             if n == 0 {
                 if let Some(l) = splitter.finish() {
@@ -173,7 +175,6 @@ pub fn run(
                 splitter.feed(&buf[..n], &mut to_record);
                 bar.inc(n as u64);
             }
-            let now = now_ms();
             for rec in recs.drain(..) {
                 proc.handle(rec, now);
                 report.lines += 1;

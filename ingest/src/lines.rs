@@ -22,7 +22,8 @@ pub struct Line {
 
 impl Line {
     /// The bus record of this line: `line_no`-th line of `file` in `stream`,
-    /// read while the file's modification time was `file_mtime`.
+    /// read while the file's modification time was `file_mtime`, at
+    /// `ingest_ms` (the caller reads the clock once a chunk, not once a line).
     #[allow(clippy::too_many_arguments)]
     pub fn into_record(
         self,
@@ -33,6 +34,7 @@ impl Line {
         file: &str,
         line_no: u64,
         file_mtime: Option<farol_common::time::Millis>,
+        ingest_ms: farol_common::time::Millis,
     ) -> farol_common::model::RawRecord {
         farol_common::model::RawRecord {
             source: source.to_string(),
@@ -46,7 +48,7 @@ impl Line {
             end: self.end,
             payload: self.bytes,
             truncated: self.truncated,
-            ingest_ms: farol_common::time::now_ms(),
+            ingest_ms,
             file_mtime,
             arrival_delay_ms: None,
         }
@@ -129,7 +131,7 @@ impl LineSplitter {
             self.carry_start = self.pos;
         }
         while !rest.is_empty() {
-            match memchr(b'\n', rest) {
+            match memchr::memchr(b'\n', rest) {
                 Some(i) => {
                     self.append(&rest[..i]);
                     self.pos += (i + 1) as u64;
@@ -186,10 +188,6 @@ impl LineSplitter {
             self.carry.extend_from_slice(part);
         }
     }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
 }
 
 #[cfg(test)]

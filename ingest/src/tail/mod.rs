@@ -89,7 +89,14 @@ use tracked::Tracked;
 use wake::Wake;
 
 impl FileSource {
-    fn record(&self, n: Numbered, stream: &str, file: &str, mtime: Option<Millis>) -> RawRecord {
+    fn record(
+        &self,
+        n: Numbered,
+        stream: &str,
+        file: &str,
+        mtime: Option<Millis>,
+        now: Millis,
+    ) -> RawRecord {
         let mut rec = n.line.into_record(
             &self.name,
             stream,
@@ -98,6 +105,7 @@ impl FileSource {
             file,
             n.line_no,
             mtime,
+            now,
         );
         rec.line_span = n.last_line_no.saturating_sub(n.line_no);
         rec
@@ -243,7 +251,7 @@ impl FileSource {
                 // multiline aggregator still holds is complete now.
                 if let Some(n) = t.multi.as_mut().and_then(Aggregator::flush) {
                     let mtime = t.file.metadata().ok().as_ref().and_then(mtime_ms);
-                    let rec = self.record(n, &s, &t.path.to_string_lossy(), mtime);
+                    let rec = self.record(n, &s, &t.path.to_string_lossy(), mtime, now_ms());
                     tokio::select! {
                         r = publish_paced(producer.as_ref(), rec) => if r.is_err() { break 'outer },
                         _ = shutdown.changed() => break 'outer,

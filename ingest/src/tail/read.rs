@@ -45,7 +45,13 @@ impl FileSource {
             if l.end <= start {
                 continue;
             }
-            let rec = self.record(Numbered::single(l, line_no), &stream, &path_str, mtime);
+            let rec = self.record(
+                Numbered::single(l, line_no),
+                &stream,
+                &path_str,
+                mtime,
+                now_ms(),
+            );
             tokio::select! {
                 r = publish_paced(producer, rec) => if r.is_err() { return Ok(GzOutcome::Stopped) },
                 _ = shutdown.changed() => return Ok(GzOutcome::Stopped),
@@ -127,9 +133,10 @@ impl FileSource {
                     .inc_by(truncated as u64);
             }
             let count = records.len() as u64;
+            let now = now_ms();
             let records: Vec<RawRecord> = records
                 .into_iter()
-                .map(|n| self.record(n, stream, &path_str, mtime))
+                .map(|n| self.record(n, stream, &path_str, mtime, now))
                 .collect();
             // One publish a read chunk: the bus takes the run at once.
             tokio::select! {

@@ -42,19 +42,37 @@ static UNIT: LazyLock<Regex> = LazyLock::new(|| {
     .expect("unit pattern compiles")
 });
 
+/// The character at byte `i` of `s` (a character boundary): ASCII without
+/// decoding.
+#[inline]
+fn char_at(s: &str, i: usize) -> Option<char> {
+    match s.as_bytes().get(i) {
+        Some(&b) if b < 0x80 => Some(b as char),
+        Some(_) => s.get(i..).and_then(|r| r.chars().next()),
+        None => None,
+    }
+}
+
 /// False when no number in `s` is followed (right away or after one white
 /// space) by a letter a unit of [`UNIT`] starts with: then it cannot match,
-/// and the scan with the regex is skipped (most messages).
+/// and the scan with the regex is skipped (most messages). Bytes are read
+/// as bytes; only non-ASCII characters are decoded.
 fn may_have_unit(s: &str) -> bool {
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] < 0x80 && !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let Some(c) = char_at(s, i) else { break };
+        i += c.len_utf8();
         if !c.is_numeric() {
             continue;
         }
-        let mut next = chars.clone();
-        let mut after = next.next();
-        if after.is_some_and(char::is_whitespace) {
-            after = next.next();
+        let mut after = char_at(s, i);
+        if let Some(w) = after.filter(|a| a.is_whitespace()) {
+            after = char_at(s, i + w.len_utf8());
         }
         if after.is_some_and(|a| "KMGTPBkmuµnshd".contains(a)) {
             return true;
@@ -63,19 +81,28 @@ fn may_have_unit(s: &str) -> bool {
     false
 }
 
-/// One piece of a token.
-#[derive(Debug, PartialEq)]
-enum Piece<'a> {
+/// One piece of a token, as a byte range of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Piece {
     /// A masked variable.
     Var,
     /// A run of letters and digits without a digit.
-    Word(&'a str),
+    Word(usize, usize),
     /// A run of anything else.
-    Punct(&'a str),
+    Punct(usize, usize),
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric()
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        c.is_alphanumeric()
+    }
+}
+
+fn has_wildcard(s: &str) -> bool {
+    let b = s.as_bytes();
+    memchr::memchr_iter(b'<', b).any(|i| b[i..].starts_with(WILDCARD.as_bytes()))
 }
 
 /// `/a/b`, `scheme://…`, `C:\…`, after any opening quote or bracket.
@@ -85,68 +112,85 @@ fn is_path(tok: &str) -> bool {
     if bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' && bytes[2] == b'\\' {
         return true;
     }
-    let rest = match t.find("://") {
+    // Both other forms hold a `/`; most tokens have none.
+    if memchr::memchr(b'/', bytes).is_none() {
+        return false;
+    }
+    let rest = match bytes.windows(3).position(|w| w == b"://") {
         Some(i)
             if i > 0
-                && t[..i]
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+                && bytes[..i]
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'+') =>
         {
-            &t[i + 1..]
+            &bytes[i + 1..]
         }
-        _ => t,
+        _ => bytes,
     };
-    rest.starts_with('/') && rest.bytes().filter(|&b| b == b'/').count() >= 2 && rest.len() > 2
+    rest.first() == Some(&b'/')
+        && rest.iter().filter(|&&b| b == b'/').count() >= 2
+        && rest.len() > 2
 }
 
 fn is_hex_word(w: &str) -> bool {
     w.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Scratch space for masking tokens, reused from token to token.
+#[derive(Debug, Default, Clone)]
+struct Scratch {
+    pieces: Vec<Piece>,
+    merged: Vec<Piece>,
+}
+
 /// Masks one white-space separated token.
-fn mask_token(tok: &str, out: &mut String) {
+fn mask_token(tok: &str, out: &mut String, scratch: &mut Scratch) {
     if tok == WILDCARD || is_path(tok) {
         out.push_str(WILDCARD);
         return;
     }
-    if !tok.bytes().any(|b| b.is_ascii_digit()) && !tok.contains(WILDCARD) {
-        // Nothing to mask but long hex words, which hold digits or are rare.
-        if !(tok.len() >= 8 && is_hex_word(tok)) {
-            out.push_str(tok);
-            return;
-        }
+    // Nothing to mask but long hex words, which hold digits or are rare.
+    let maskable = tok.bytes().any(|b| b.is_ascii_digit())
+        || has_wildcard(tok)
+        || (tok.len() >= 8 && is_hex_word(tok));
+    if !maskable {
+        out.push_str(tok);
+        return;
     }
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut rest = tok;
-    while let Some(c) = rest.chars().next() {
-        if rest.starts_with(WILDCARD) {
+    let text = |s: usize, e: usize| &tok[s..e];
+    let Scratch { pieces, merged } = scratch;
+    pieces.clear();
+    let b = tok.as_bytes();
+    let mut i = 0;
+    while let Some(c) = char_at(tok, i) {
+        if b[i..].starts_with(WILDCARD.as_bytes()) {
             pieces.push(Piece::Var);
-            rest = &rest[WILDCARD.len()..];
+            i += WILDCARD.len();
             continue;
         }
         let word = is_word_char(c);
-        let end = rest
-            .char_indices()
-            .find(|&(i, ch)| {
-                (is_word_char(ch) != word) || (!word && rest[i..].starts_with(WILDCARD))
-            })
-            .map_or(rest.len(), |(i, _)| i);
-        let end = end.max(c.len_utf8());
-        let run = &rest[..end];
-        rest = &rest[end..];
+        let mut end = i + c.len_utf8();
+        while let Some(ch) = char_at(tok, end) {
+            if is_word_char(ch) != word || (!word && b[end..].starts_with(WILDCARD.as_bytes())) {
+                break;
+            }
+            end += ch.len_utf8();
+        }
+        let (start, run) = (i, text(i, end));
+        i = end;
         if !word {
-            pieces.push(Piece::Punct(run));
+            pieces.push(Piece::Punct(start, end));
             continue;
         }
         let digit = run.bytes().any(|b| b.is_ascii_digit());
         if digit || (run.len() >= 8 && is_hex_word(run)) {
             // A minus sign right before a number (not a hyphen in a word).
             let n = pieces.len();
-            if let Some(Piece::Punct(p)) = pieces.last_mut() {
-                if let Some(before) = p.strip_suffix('-') {
+            if let Some(Piece::Punct(s, e)) = pieces.last_mut() {
+                if text(*s, *e).ends_with('-') {
                     // A lone `-` after a word or variable is a hyphen.
-                    if !before.is_empty() {
-                        *p = before;
+                    if *e - *s > 1 {
+                        *e -= 1;
                     } else if n == 1 {
                         pieces.pop();
                     }
@@ -154,13 +198,15 @@ fn mask_token(tok: &str, out: &mut String) {
             }
             pieces.push(Piece::Var);
         } else {
-            pieces.push(Piece::Word(run));
+            pieces.push(Piece::Word(start, end));
         }
     }
     // Hex groups glued to a variable by `-` or `:` belong to it (UUIDs, IPv6).
-    let glue = |p: &Piece| matches!(p, Piece::Punct(s) if *s == "-" || *s == ":" || *s == "::");
+    let glue =
+        |p: &Piece| matches!(*p, Piece::Punct(s, e) if matches!(text(s, e), "-" | ":" | "::"));
     for i in 0..pieces.len() {
-        if let Piece::Word(w) = pieces[i] {
+        if let Piece::Word(s, e) = pieces[i] {
+            let w = text(s, e);
             if w.len() >= 4 && is_hex_word(w) {
                 let left = i >= 2 && glue(&pieces[i - 1]) && pieces[i - 2] == Piece::Var;
                 let right =
@@ -172,12 +218,12 @@ fn mask_token(tok: &str, out: &mut String) {
         }
     }
     // Variables joined by separators are one variable.
-    let sep = |s: &str| s.bytes().all(|b| b".:_-/,".contains(&b));
-    let mut merged: Vec<Piece> = Vec::with_capacity(pieces.len());
-    for p in pieces {
+    let sep = |s: usize, e: usize| text(s, e).bytes().all(|b| b".:_-/,".contains(&b));
+    merged.clear();
+    for &p in pieces.iter() {
         if p == Piece::Var {
-            if let [.., Piece::Var, Piece::Punct(s)] = merged.as_slice() {
-                if sep(s) {
+            if let [.., Piece::Var, Piece::Punct(s, e)] = merged.as_slice() {
+                if sep(*s, *e) {
                     merged.pop();
                     continue;
                 }
@@ -188,14 +234,14 @@ fn mask_token(tok: &str, out: &mut String) {
         }
         merged.push(p);
     }
-    if merged.contains(&Piece::Var) && !merged.iter().any(|p| matches!(p, Piece::Word(_))) {
+    if merged.contains(&Piece::Var) && !merged.iter().any(|p| matches!(p, Piece::Word(..))) {
         out.push_str(WILDCARD);
         return;
     }
-    for p in merged {
+    for &p in merged.iter() {
         match p {
             Piece::Var => out.push_str(WILDCARD),
-            Piece::Word(s) | Piece::Punct(s) => out.push_str(s),
+            Piece::Word(s, e) | Piece::Punct(s, e) => out.push_str(text(s, e)),
         }
     }
 }
@@ -224,6 +270,30 @@ fn leading_group(s: &str) -> Option<usize> {
     None
 }
 
+/// Calls `f` with every white-space separated token of `s`, in order (as
+/// `split_whitespace`, with ASCII text split by bytes).
+fn each_token(s: &str, mut f: impl FnMut(&str)) {
+    if !s.is_ascii() {
+        s.split_whitespace().for_each(f);
+        return;
+    }
+    let mut start = None;
+    for (i, b) in s.bytes().enumerate() {
+        // `char::is_whitespace` in ASCII: tab, line feed, vertical tab, form
+        // feed, carriage return, space.
+        if matches!(b, b'\t'..=b'\r' | b' ') {
+            if let Some(st) = start.take() {
+                f(&s[st..i]);
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(st) = start {
+        f(&s[st..]);
+    }
+}
+
 /// The message with its variables masked, as tokens.
 pub fn tokens(message: &str) -> Vec<String> {
     let mut m = Masked::default();
@@ -238,6 +308,7 @@ pub struct Masked {
     buf: String,
     /// End of each token in `buf`.
     ends: Vec<usize>,
+    scratch: Scratch,
 }
 
 impl Masked {
@@ -262,26 +333,23 @@ impl Masked {
                 s = std::borrow::Cow::Owned(UNIT.replace_all(&s, "${1}<*>").into_owned());
             }
         }
+        let Masked { buf, ends, scratch } = self;
         if lead {
-            self.buf.push_str(WILDCARD);
-            self.ends.push(self.buf.len());
+            buf.push_str(WILDCARD);
+            ends.push(buf.len());
         }
-        for t in s.split_whitespace() {
-            let start = self.buf.len();
-            mask_token(t, &mut self.buf);
+        each_token(&s, |t| {
+            let start = buf.len();
+            mask_token(t, buf, scratch);
             // Consecutive variable tokens are one.
-            let prev = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
-            if &self.buf[start..] == WILDCARD
-                && self
-                    .ends
-                    .last()
-                    .is_some_and(|&e| &self.buf[prev..e] == WILDCARD)
+            let prev = ends.len().checked_sub(2).map_or(0, |i| ends[i]);
+            if &buf[start..] == WILDCARD && ends.last().is_some_and(|&e| &buf[prev..e] == WILDCARD)
             {
-                self.buf.truncate(start);
-                continue;
+                buf.truncate(start);
+                return;
             }
-            self.ends.push(self.buf.len());
-        }
+            ends.push(buf.len());
+        });
     }
 
     /// The tokens, in order.

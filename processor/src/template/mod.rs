@@ -31,9 +31,9 @@
 pub mod mask;
 pub mod tree;
 
+use hashbrown::HashMap;
 use mask::Masked;
 pub use mask::{tokens, WILDCARD};
-use std::collections::HashMap;
 
 /// Clusters one miner holds at most.
 pub const MAX_TEMPLATES: usize = 1_000;
@@ -63,6 +63,8 @@ pub struct Miner {
     dirty: bool,
     /// Scratch space for masking a message.
     masked: Masked,
+    /// Scratch space for a message's route.
+    route: String,
 }
 
 /// The constant tokens, joined; empty when there are none.
@@ -205,8 +207,11 @@ impl Miner {
     }
 
     fn learn_tokens(&mut self, toks: &[&str]) -> usize {
-        let r = tree::route(toks);
-        if let Some(i) = self.closest(&r, toks) {
+        let mut r = std::mem::take(&mut self.route);
+        tree::route_into(toks, &mut r);
+        let closest = self.closest(&r, toks);
+        self.route = r;
+        if let Some(i) = closest {
             if self.clusters[i]
                 .tokens
                 .iter()

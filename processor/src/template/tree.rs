@@ -41,7 +41,16 @@ fn routable(t: &str) -> bool {
 /// header left in the message, like `sshd[<*>]:`, does not use up the
 /// routing).
 pub fn route<S: AsRef<str>>(tokens: &[S]) -> String {
-    let mut r = tokens.len().to_string();
+    let mut r = String::new();
+    route_into(tokens, &mut r);
+    r
+}
+
+/// [`route`] into a reused buffer.
+pub fn route_into<S: AsRef<str>>(tokens: &[S], r: &mut String) {
+    use std::fmt::Write;
+    r.clear();
+    let _ = write!(r, "{}", tokens.len());
     for t in tokens
         .iter()
         .map(AsRef::as_ref)
@@ -51,7 +60,6 @@ pub fn route<S: AsRef<str>>(tokens: &[S]) -> String {
         r.push('\u{1f}');
         r.push_str(t);
     }
-    r
 }
 
 /// How many positions of `tokens` agree with `template` (same length).
