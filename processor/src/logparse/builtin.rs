@@ -11,7 +11,7 @@ use super::{logfmt, ParsedLine};
 use crate::class::{is_level_word, normalize_level, status_class_str, syslog_severity, UNKNOWN};
 use crate::timestamp::{self, TsLayout, ZONE_ABBREVIATIONS};
 use farol_common::time::Millis;
-use regex::{Captures, Regex, RegexSet};
+use regex::{CaptureLocations, Regex, RegexSet};
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
@@ -41,6 +41,50 @@ pub(super) struct Format {
     /// A syslog-style envelope whose message may carry a line of another
     /// format (klog, logfmt, JSON, an access log).
     pub envelope: bool,
+    groups: Groups,
+}
+
+/// A format's capture groups by index, resolved once when the table is
+/// built: looking groups up by name on every line showed in profiles.
+struct Groups {
+    ts: Option<usize>,
+    level: Option<usize>,
+    pri: Option<usize>,
+    status: Option<usize>,
+    host: Option<usize>,
+    tag: Option<usize>,
+    /// The groups kept as fields: their keys and indices.
+    fields: Vec<(String, usize)>,
+}
+
+impl Groups {
+    fn of(re: &Regex) -> Self {
+        let index = |name: &str| re.capture_names().position(|n| n == Some(name));
+        let fields = re
+            .capture_names()
+            .enumerate()
+            .filter_map(|(i, n)| Some((n?, i)))
+            .filter(|(n, _)| !matches!(*n, "ts" | "level" | "pri" | "letter"))
+            .map(|(n, i)| (if n == "pid2" { "pid" } else { n }.to_string(), i))
+            .collect();
+        Groups {
+            ts: index("ts"),
+            level: index("level"),
+            pri: index("pri"),
+            status: index("status"),
+            host: index("host"),
+            tag: index("tag"),
+            fields,
+        }
+    }
+}
+
+thread_local! {
+    /// Each format's capture slots, reused from line to line on this thread
+    /// (`Regex::captures` allocates them for every line). A slot is taken
+    /// out while in use, so a nested attempt makes its own.
+    static SLOTS: std::cell::RefCell<Vec<Option<CaptureLocations>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The compiled table.
@@ -429,9 +473,11 @@ pub(super) static TABLE: LazyLock<Table> = LazyLock::new(|| {
     ];
     let mut formats = Vec::with_capacity(defs.len());
     for (name, re, ts, level, envelope) in defs {
+        let re = Regex::new(&ascii_digits(&re)).expect("built-in format regex compiles");
         formats.push(Format {
             name,
-            re: Regex::new(&ascii_digits(&re)).expect("built-in format regex compiles"),
+            groups: Groups::of(&re),
+            re,
             ts,
             level,
             envelope,
@@ -475,13 +521,11 @@ pub(super) enum Attempt {
 
 /// A syslog-style host or tag that is an upper-case level word is a leveled
 /// line, not syslog (`… INF msg: x`).
-fn rejects(f: &Format, caps: &Captures) -> bool {
+fn rejects<'a>(f: &Format, group: impl Fn(Option<usize>) -> Option<&'a str>) -> bool {
     f.envelope
-        && ["host", "tag"].iter().any(|g| {
-            caps.name(g).is_some_and(|m| {
-                is_level_word(m.as_str()) && m.as_str() == m.as_str().to_uppercase()
-            })
-        })
+        && [f.groups.host, f.groups.tag]
+            .into_iter()
+            .any(|g| group(g).is_some_and(|m| is_level_word(m) && m == m.to_uppercase()))
 }
 
 /// Tries format `i` on `line`.
@@ -489,34 +533,45 @@ pub(super) fn attempt(i: usize, line: &str, year_ref: Millis) -> Attempt {
     let Some(f) = TABLE.formats.get(i) else {
         return Attempt::NoMatch;
     };
-    let Some(caps) = f.re.captures(line) else {
+    let mut slots = SLOTS
+        .with_borrow_mut(|s| s.get_mut(i).and_then(Option::take))
+        .unwrap_or_else(|| f.re.capture_locations());
+    let out = attempt_with(f, &mut slots, line, year_ref);
+    SLOTS.with_borrow_mut(|s| {
+        if s.len() <= i {
+            s.resize_with(TABLE.formats.len().max(i + 1), || None);
+        }
+        s[i] = Some(slots);
+    });
+    out
+}
+
+fn attempt_with(f: &Format, slots: &mut CaptureLocations, line: &str, year_ref: Millis) -> Attempt {
+    let Some(whole) = f.re.captures_read(slots, line) else {
         return Attempt::NoMatch;
     };
-    if rejects(f, &caps) {
+    let group = |g: Option<usize>| {
+        g.and_then(|g| slots.get(g))
+            .and_then(|(s, e)| line.get(s..e))
+    };
+    if rejects(f, group) {
         return Attempt::NoMatch;
     }
-    let region = caps.name("ts");
-    let ts = region.and_then(|m| timestamp::parse(m.as_str(), f.ts, year_ref));
+    let region = group(f.groups.ts);
+    let ts = region.and_then(|m| timestamp::parse(m, f.ts, year_ref));
     let unreadable = region.is_some() && ts.is_none();
     let mut fields = BTreeMap::new();
-    for name in f.re.capture_names().flatten() {
-        if matches!(name, "ts" | "level" | "pri" | "letter") {
-            continue;
-        }
-        if let Some(m) = caps.name(name) {
-            let key = if name == "pid2" { "pid" } else { name };
-            fields.insert(key.to_string(), m.as_str().to_string());
+    for (key, g) in &f.groups.fields {
+        if let Some(m) = group(Some(*g)) {
+            fields.insert(key.clone(), m.to_string());
         }
     }
-    let end = caps.get(0).map_or(0, |m| m.end());
-    let rest = &line[end..];
-    let pri = caps.name("pri").and_then(|m| m.as_str().parse::<u8>().ok());
+    let rest = &line[whole.end()..];
+    let pri = group(f.groups.pri).and_then(|m| m.parse::<u8>().ok());
     let (level, class, message): (Option<String>, &'static str, &str) = match f.level {
         LevelRule::Group | LevelRule::Map(_) => {
-            let lv = caps.name("level").map(|m| m.as_str());
-            let status = caps
-                .name("status")
-                .and_then(|m| status_class_str(m.as_str()));
+            let lv = group(f.groups.level);
+            let status = group(f.groups.status).and_then(status_class_str);
             let by_level = lv.and_then(|l| match f.level {
                 LevelRule::Map(map) => map(l),
                 _ => normalize_level(l),
