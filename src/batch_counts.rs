@@ -305,6 +305,8 @@ pub fn write_json(
     // being written, oldest first, at most `baseline_windows` of them.
     let span = i64::from(scoring.baseline_windows).saturating_mul(bucket_ms);
     let mut history: HashMap<(AggKind, u32, u32), VecDeque<(Millis, u64)>> = HashMap::new();
+    // Rows come bucket by bucket: each bucket's time is formatted once.
+    let mut stamp: Option<(Millis, String)> = None;
     while let Some(first) = heads.iter().flatten().map(Row::id).min() {
         // Sum this counter over every run that holds it.
         let mut row = Row {
@@ -331,10 +333,14 @@ pub fn write_json(
         let baseline: u64 = past.iter().map(|&(_, n)| n).sum();
         past.push_back((row.bucket_start, row.count));
         let score = scoring.score(row.count, baseline);
+        if stamp.as_ref().is_none_or(|(b, _)| *b != row.bucket_start) {
+            stamp = Some((row.bucket_start, rfc3339(row.bucket_start)));
+        }
+        let bucket = stamp.as_ref().map_or("", |(_, s)| s.as_str());
         writeln!(
             out,
             r#"{{"bucket_start":"{}","count":{},"key":{},"kind":"{}","score":{},"source":{}}}"#,
-            rfc3339(row.bucket_start),
+            bucket,
             row.count,
             keys[row.key as usize],
             row.kind.as_str(),

@@ -100,7 +100,9 @@ fn is_word_char(c: char) -> bool {
     }
 }
 
-fn has_wildcard(s: &str) -> bool {
+/// Whether `s` holds [`WILDCARD`] (a byte search for `<`, then a compare:
+/// cheaper than `str::contains` on short tokens).
+pub fn has_wildcard(s: &str) -> bool {
     let b = s.as_bytes();
     memchr::memchr_iter(b'<', b).any(|i| b[i..].starts_with(WILDCARD.as_bytes()))
 }

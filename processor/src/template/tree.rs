@@ -17,7 +17,7 @@
 //! the numbers already masked, one differing word in a short message is
 //! most often a variable, several in a long one most often another event.
 
-use super::mask::WILDCARD;
+use super::mask::{has_wildcard, WILDCARD};
 
 /// How many leading tokens route a message (Drain's depth minus two).
 pub const ROUTE_TOKENS: usize = 2;
@@ -26,7 +26,7 @@ pub const ROUTE_TOKENS: usize = 2;
 pub const MAX_DIFFERING: (usize, usize) = (1, 5);
 
 fn routable(t: &str) -> bool {
-    if t.contains(WILDCARD) || t.bytes().any(|b| b.is_ascii_digit()) {
+    if t.bytes().any(|b| b.is_ascii_digit()) || has_wildcard(t) {
         return false;
     }
     // A name: a word character, a `.`, `/` or `@`, a word character.
