@@ -162,7 +162,7 @@ fn finish(
 ) -> Post {
     let hashtags = tags.unwrap_or_else(|| hashtag::extract(&text));
     Post {
-        id: format!("post:{source}:{id}"),
+        id: ["post:", source, ":", id].concat(),
         source: source.to_string(),
         platform: platform.to_string(),
         created_at,
