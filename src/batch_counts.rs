@@ -101,20 +101,25 @@ impl Counts {
                 count,
             })
             .collect();
-        let (sources, keys) = (&self.sources.names, &self.keys.names);
-        rows.sort_unstable_by(|a, b| {
+        // Names ranked once, then rows sorted by integers: the same order
+        // as comparing the names, without a string compare per step.
+        let rank = |names: &[String]| {
+            let mut ids: Vec<u32> = (0..names.len() as u32).collect();
+            ids.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+            let mut rank = vec![0u32; names.len()];
+            for (r, &id) in ids.iter().enumerate() {
+                rank[id as usize] = r as u32;
+            }
+            rank
+        };
+        let (sources, keys) = (rank(&self.sources.names), rank(&self.keys.names));
+        rows.sort_unstable_by_key(|r| {
             (
-                a.bucket_start,
-                a.kind,
-                &sources[a.source as usize],
-                &keys[a.key as usize],
+                r.bucket_start,
+                r.kind,
+                sources[r.source as usize],
+                keys[r.key as usize],
             )
-                .cmp(&(
-                    b.bucket_start,
-                    b.kind,
-                    &sources[b.source as usize],
-                    &keys[b.key as usize],
-                ))
         });
         rows
     }
