@@ -70,6 +70,7 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
                     }
                     Ok(())
                 })?;
+                counts.seal();
                 Ok((report, counts))
             });
             for r in results {
