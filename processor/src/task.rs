@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 pub const MAX_BATCH_RECORDS: usize = 5_000;
 /// Flushes a batch once its records carried this many payload bytes.
 pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Records taken from the bus at once, at most (those already there).
+const RECV_MANY: usize = 256;
 
 /// Input offsets of one partition: what was consumed and what was sent.
 struct Offsets {
@@ -79,6 +81,7 @@ pub async fn run_partition(
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The linger deadline of the batch being filled (None: it is empty).
     let mut due: Option<tokio::time::Instant> = None;
+    let mut inbox = Vec::with_capacity(RECV_MANY);
     loop {
         let linger = async {
             match due {
@@ -87,25 +90,29 @@ pub async fn run_partition(
             }
         };
         tokio::select! {
-            d = consumer.recv() => match d {
-                Some(d) => {
-                    offsets.consumed = Some(d.offset);
-                    proc.handle(d.record, now_ms());
-                    if due.is_none() {
-                        due = Some(tokio::time::Instant::now() + flush.linger);
-                    }
-                    if proc.pending_records() >= MAX_BATCH_RECORDS
-                        || proc.pending_bytes() >= MAX_BATCH_BYTES
-                    {
-                        due = None;
-                        let mut b = proc.flush();
-                        offsets.stamp(&mut b, &proc);
-                        if sink.send(b).await.is_err() {
-                            return;
+            n = consumer.recv_many(&mut inbox, RECV_MANY) => match n {
+                1.. => {
+                    // Records that arrived together share the clock read.
+                    let now = now_ms();
+                    for d in inbox.drain(..) {
+                        offsets.consumed = Some(d.offset);
+                        proc.handle(d.record, now);
+                        if due.is_none() {
+                            due = Some(tokio::time::Instant::now() + flush.linger);
+                        }
+                        if proc.pending_records() >= MAX_BATCH_RECORDS
+                            || proc.pending_bytes() >= MAX_BATCH_BYTES
+                        {
+                            due = None;
+                            let mut b = proc.flush();
+                            offsets.stamp(&mut b, &proc);
+                            if sink.send(b).await.is_err() {
+                                return;
+                            }
                         }
                     }
                 }
-                None => {
+                0 => {
                     let mut b = proc.flush();
                     offsets.stamp(&mut b, &proc);
                     if !b.is_empty() {

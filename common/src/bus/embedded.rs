@@ -146,4 +146,9 @@ impl Consumer for EmbeddedConsumer {
         self.depth.set(self.rx.len() as i64);
         d
     }
+    async fn recv_many(&mut self, out: &mut Vec<Delivery>, max: usize) -> usize {
+        let n = self.rx.recv_many(out, max.max(1)).await;
+        self.depth.set(self.rx.len() as i64);
+        n
+    }
 }
