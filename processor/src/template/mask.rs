@@ -53,6 +53,75 @@ fn char_at(s: &str, i: usize) -> Option<char> {
     }
 }
 
+/// Byte classes of ASCII text, looked up once per byte: a message is
+/// scanned once for what every later step needs to know.
+const WS: u8 = 1;
+const DIGIT: u8 = 2;
+const LT: u8 = 4;
+const SLASH: u8 = 8;
+/// A letter a unit of [`UNIT`] can start with.
+const UNIT_START: u8 = 16;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = match b {
+            // `char::is_whitespace` in ASCII: tab, line feed, vertical tab,
+            // form feed, carriage return, space.
+            b'\t'..=b'\r' | b' ' => WS,
+            b'0'..=b'9' => DIGIT,
+            b'<' => LT,
+            b'/' | b'\\' => SLASH,
+            b'K' | b'M' | b'G' | b'T' | b'P' | b'B' | b'k' | b'm' | b'u' | b'n' | b's' | b'h'
+            | b'd' => UNIT_START,
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Whether `b` is all ASCII, and whether it holds an ASCII digit: one
+/// pass without early exit, which the compiler turns into vector code.
+fn ascii_and_digit(b: &[u8]) -> (bool, bool) {
+    let (mut high, mut digit) = (0u8, false);
+    for &x in b {
+        high |= x;
+        digit |= x.wrapping_sub(b'0') < 10;
+    }
+    (high < 0x80, digit)
+}
+
+/// False when ASCII text `b` holds no `d:dd:dd` (a written-out date of
+/// [`DATE`] always has one): then the date regex is not run.
+fn may_have_clock(b: &[u8]) -> bool {
+    let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    memchr::memchr_iter(b':', b).any(|i| {
+        i > 0
+            && d(i - 1)
+            && d(i + 1)
+            && d(i + 2)
+            && b.get(i + 3) == Some(&b':')
+            && d(i + 4)
+            && d(i + 5)
+    })
+}
+
+/// [`may_have_unit`] for ASCII text, without branches per byte: a digit
+/// followed, right away or after one white space, by a unit's first letter.
+fn may_have_unit_ascii(b: &[u8]) -> bool {
+    let class = |i: usize| b.get(i).map_or(0, |&x| CLASS[x as usize]);
+    let mut found = false;
+    for i in 0..b.len() {
+        let (c0, c1, c2) = (CLASS[b[i] as usize], class(i + 1), class(i + 2));
+        found |=
+            c0 & DIGIT != 0 && (c1 & UNIT_START != 0 || (c1 & WS != 0 && c2 & UNIT_START != 0));
+    }
+    found
+}
+
 /// False when no number in `s` is followed (right away or after one white
 /// space) by a letter a unit of [`UNIT`] starts with: then it cannot match,
 /// and the scan with the regex is skipped (most messages). Bytes are read
@@ -145,15 +214,21 @@ struct Scratch {
     merged: Vec<Piece>,
 }
 
-/// Masks one white-space separated token.
-fn mask_token(tok: &str, out: &mut String, scratch: &mut Scratch) {
-    if tok == WILDCARD || is_path(tok) {
+/// The [`CLASS`] bits of a token's bytes, together.
+fn classes(tok: &str) -> u8 {
+    tok.bytes().fold(0, |acc, b| acc | CLASS[b as usize])
+}
+
+/// Masks one white-space separated token; `class` is [`classes`] of it.
+fn mask_token(tok: &str, class: u8, out: &mut String, scratch: &mut Scratch) {
+    // A path holds `/` or `\`; the wildcard a `<`.
+    if (class & LT != 0 && tok == WILDCARD) || (class & SLASH != 0 && is_path(tok)) {
         out.push_str(WILDCARD);
         return;
     }
     // Nothing to mask but long hex words, which hold digits or are rare.
-    let maskable = tok.bytes().any(|b| b.is_ascii_digit())
-        || has_wildcard(tok)
+    let maskable = class & DIGIT != 0
+        || (class & LT != 0 && has_wildcard(tok))
         || (tok.len() >= 8 && is_hex_word(tok));
     if !maskable {
         out.push_str(tok);
@@ -273,26 +348,31 @@ fn leading_group(s: &str) -> Option<usize> {
 }
 
 /// Calls `f` with every white-space separated token of `s`, in order (as
-/// `split_whitespace`, with ASCII text split by bytes).
-fn each_token(s: &str, mut f: impl FnMut(&str)) {
-    if !s.is_ascii() {
-        s.split_whitespace().for_each(f);
+/// `split_whitespace`), and the [`CLASS`] bits of its bytes; ASCII text
+/// (`ascii`) is split by bytes, its classes gathered on the way.
+fn each_token(s: &str, ascii: bool, mut f: impl FnMut(&str, u8)) {
+    if !ascii {
+        s.split_whitespace().for_each(|t| f(t, classes(t)));
         return;
     }
     let mut start = None;
-    for (i, b) in s.bytes().enumerate() {
-        // `char::is_whitespace` in ASCII: tab, line feed, vertical tab, form
-        // feed, carriage return, space.
-        if matches!(b, b'\t'..=b'\r' | b' ') {
+    let mut class = 0u8;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let c = CLASS[b as usize];
+        if c & WS != 0 {
             if let Some(st) = start.take() {
-                f(&s[st..i]);
+                f(&s[st..i], class);
+                class = 0;
             }
-        } else if start.is_none() {
-            start = Some(i);
+        } else {
+            if start.is_none() {
+                start = Some(i);
+            }
+            class |= c;
         }
     }
     if let Some(st) = start {
-        f(&s[st..]);
+        f(&s[st..], class);
     }
 }
 
@@ -326,12 +406,23 @@ impl Masked {
             None => (false, message),
         };
         let mut s = std::borrow::Cow::Borrowed(message);
-        if s.bytes().any(|b| b.is_ascii_digit()) {
+        let (ascii, digit) = ascii_and_digit(s.as_bytes());
+        if digit {
             // A written-out date has a time `h:mm:ss`.
-            if s.contains(':') && DATE.is_match(&s) {
+            let clock = if ascii {
+                may_have_clock(s.as_bytes())
+            } else {
+                s.contains(':')
+            };
+            if clock && DATE.is_match(&s) {
                 s = std::borrow::Cow::Owned(DATE.replace_all(&s, WILDCARD).into_owned());
             }
-            if may_have_unit(&s) && UNIT.is_match(&s) {
+            let unit = if ascii {
+                may_have_unit_ascii(s.as_bytes())
+            } else {
+                may_have_unit(&s)
+            };
+            if unit && UNIT.is_match(&s) {
                 s = std::borrow::Cow::Owned(UNIT.replace_all(&s, "${1}<*>").into_owned());
             }
         }
@@ -340,9 +431,9 @@ impl Masked {
             buf.push_str(WILDCARD);
             ends.push(buf.len());
         }
-        each_token(&s, |t| {
+        each_token(&s, ascii, |t, class| {
             let start = buf.len();
-            mask_token(t, buf, scratch);
+            mask_token(t, class, buf, scratch);
             // Consecutive variable tokens are one.
             let prev = ends.len().checked_sub(2).map_or(0, |i| ends[i]);
             if &buf[start..] == WILDCARD && ends.last().is_some_and(|&e| &buf[prev..e] == WILDCARD)
@@ -434,6 +525,9 @@ mod tests {
             "٣ms",
         ] {
             assert!(may_have_unit(m), "{m}");
+            if m.is_ascii() {
+                assert!(may_have_unit_ascii(m.as_bytes()), "{m}");
+            }
             assert!(UNIT.is_match(m), "{m}");
         }
         for m in [
@@ -442,7 +536,24 @@ mod tests {
             "a1 b",
         ] {
             assert!(!may_have_unit(m), "{m}");
+            assert!(!may_have_unit_ascii(m.as_bytes()), "{m}");
             assert!(!UNIT.is_match(m), "{m}");
+        }
+    }
+
+    #[test]
+    fn the_clock_prefilter_never_skips_a_date() {
+        for m in [
+            "at Fri Jun 17 20:55:07 2005",
+            "Nov  9 1:01:01 up",
+            "Jan 1 00:00:00",
+        ] {
+            assert!(may_have_clock(m.as_bytes()), "{m}");
+            assert!(DATE.is_match(m), "{m}");
+        }
+        for m in ["port 10.0.0.1:50010", "12:30 lunch", "a:bb:cc"] {
+            assert!(!may_have_clock(m.as_bytes()), "{m}");
+            assert!(!DATE.is_match(m), "{m}");
         }
     }
 

@@ -200,8 +200,11 @@ impl Miner {
     pub fn learn(&mut self, message: &str) -> usize {
         let mut masked = std::mem::take(&mut self.masked);
         masked.fill(message);
-        let toks: Vec<&str> = masked.iter().collect();
+        // On the stack for the usual message (a heap vector a line showed
+        // in the profile).
+        let toks: smallvec::SmallVec<[&str; 32]> = masked.iter().collect();
         let i = self.learn_tokens(&toks);
+        drop(toks);
         self.masked = masked;
         i
     }
