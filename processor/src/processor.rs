@@ -70,8 +70,13 @@ impl StreamCtx {
 
 /// A record read but not yet applied (its event time may still be unknown).
 enum Parsed {
-    Log { line: ParsedLine, lossy: bool },
+    Log {
+        line: ParsedLine,
+        lossy: bool,
+    },
     Post(Post),
+    /// A post read for its counts alone (no event wanted).
+    Counted(post::Counted),
     BadPost(String),
 }
 
@@ -279,15 +284,19 @@ impl Processor {
             }
             RecordKind::Post => {
                 let platform = rec.platform.as_deref().unwrap_or("jsonl");
-                match post::parse(&rec.source, platform, &decode(&rec).0) {
-                    Ok(p) => Parsed::Post(p),
-                    Err(e) => Parsed::BadPost(e.to_string()),
-                }
+                let payload = decode(&rec).0;
+                let read = if self.events {
+                    post::parse(&rec.source, platform, &payload).map(Parsed::Post)
+                } else {
+                    post::parse_counted(platform, &payload).map(Parsed::Counted)
+                };
+                read.unwrap_or_else(|e| Parsed::BadPost(e.to_string()))
             }
         };
         let own_ts = match &parsed {
             Parsed::Log { line, .. } => line.ts,
             Parsed::Post(p) => Some(p.created_at),
+            Parsed::Counted(c) => Some(c.created_at),
             Parsed::BadPost(_) => None,
         };
         let mut out = Out {
@@ -514,6 +523,7 @@ impl Out<'_> {
                 )
             }
             Parsed::Post(p) => (p.created_at, None),
+            Parsed::Counted(c) => (c.created_at, None),
             Parsed::BadPost(why) => {
                 dead_letter(self.pending, &rec, "malformed_post", why.clone(), inherited);
                 (inherited, None)
@@ -541,8 +551,9 @@ impl Out<'_> {
                         count(AggKind::LogTemplate, ctx.miner.id(t));
                     }
                 }
-                Parsed::Post(p) => {
-                    for h in &p.hashtags {
+                Parsed::Post(Post { hashtags, .. })
+                | Parsed::Counted(post::Counted { hashtags, .. }) => {
+                    for h in hashtags {
                         count(AggKind::Hashtag, h);
                     }
                 }
@@ -635,7 +646,7 @@ fn tally(t: &mut FastMap<String, SourceTally>, source: &str, parsed: &Parsed) {
                 s.unreadable_time += 1;
             }
         }
-        Parsed::Post(_) => s.posts += 1,
+        Parsed::Post(_) | Parsed::Counted(_) => s.posts += 1,
         Parsed::BadPost(_) => {}
     }
 }
@@ -674,7 +685,7 @@ fn event_of(
             }))
         }
         Parsed::Post(p) => Some(Event::Post(p)),
-        Parsed::BadPost(_) => None,
+        Parsed::Counted(_) | Parsed::BadPost(_) => None,
     }
 }
 

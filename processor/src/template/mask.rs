@@ -61,6 +61,8 @@ const LT: u8 = 4;
 const SLASH: u8 = 8;
 /// A letter a unit of [`UNIT`] can start with.
 const UNIT_START: u8 = 16;
+/// A byte of a non-ASCII character.
+const HIGH: u8 = 32;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -76,6 +78,7 @@ static CLASS: [u8; 256] = {
             b'/' | b'\\' => SLASH,
             b'K' | b'M' | b'G' | b'T' | b'P' | b'B' | b'k' | b'm' | b'u' | b'n' | b's' | b'h'
             | b'd' => UNIT_START,
+            0x80..=0xff => HIGH,
             _ => 0,
         };
         i += 1;
@@ -109,17 +112,24 @@ fn may_have_clock(b: &[u8]) -> bool {
     })
 }
 
-/// [`may_have_unit`] for ASCII text, without branches per byte: a digit
-/// followed, right away or after one white space, by a unit's first letter.
+/// [`may_have_unit`] for ASCII text: only the last digit of a run of
+/// digits can be followed, right away or after one white space, by a
+/// unit's first letter.
 fn may_have_unit_ascii(b: &[u8]) -> bool {
     let class = |i: usize| b.get(i).map_or(0, |&x| CLASS[x as usize]);
-    let mut found = false;
-    for i in 0..b.len() {
-        let (c0, c1, c2) = (CLASS[b[i] as usize], class(i + 1), class(i + 2));
-        found |=
-            c0 & DIGIT != 0 && (c1 & UNIT_START != 0 || (c1 & WS != 0 && c2 & UNIT_START != 0));
+    let mut i = 0;
+    while let Some(at) = b[i..].iter().position(u8::is_ascii_digit) {
+        let mut end = i + at + 1;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        let next = class(end);
+        if next & UNIT_START != 0 || (next & WS != 0 && class(end + 1) & UNIT_START != 0) {
+            return true;
+        }
+        i = end;
     }
-    found
+    false
 }
 
 /// False when no number in `s` is followed (right away or after one white
@@ -239,19 +249,27 @@ fn mask_token(tok: &str, class: u8, out: &mut String, scratch: &mut Scratch) {
     pieces.clear();
     let b = tok.as_bytes();
     let mut i = 0;
-    while let Some(c) = char_at(tok, i) {
+    // Whether the character at `i` is a word character, and its length.
+    let ascii = class & HIGH == 0;
+    let word_at = |i: usize| {
+        if ascii {
+            b.get(i).map(|x| (x.is_ascii_alphanumeric(), 1))
+        } else {
+            char_at(tok, i).map(|c| (is_word_char(c), c.len_utf8()))
+        }
+    };
+    while let Some((word, len)) = word_at(i) {
         if b[i..].starts_with(WILDCARD.as_bytes()) {
             pieces.push(Piece::Var);
             i += WILDCARD.len();
             continue;
         }
-        let word = is_word_char(c);
-        let mut end = i + c.len_utf8();
-        while let Some(ch) = char_at(tok, end) {
-            if is_word_char(ch) != word || (!word && b[end..].starts_with(WILDCARD.as_bytes())) {
+        let mut end = i + len;
+        while let Some((w, len)) = word_at(end) {
+            if w != word || (!word && b[end..].starts_with(WILDCARD.as_bytes())) {
                 break;
             }
-            end += ch.len_utf8();
+            end += len;
         }
         let (start, run) = (i, text(i, end));
         i = end;
