@@ -13,7 +13,9 @@ use farol_common::time::{rfc3339, Millis};
 use farol_indexer::score::Scoring;
 use hashbrown::HashMap;
 use std::collections::VecDeque;
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufWriter, Seek, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 /// Counters a worker holds before it writes them to a run on disk: just
 /// under 7/8 of 2^18, the most a map of 2^18 buckets (about 8.5 MiB) holds
@@ -233,44 +235,110 @@ impl Row {
     }
 }
 
-/// A sorted run: in memory, or read back from its file. Rows come out with
-/// their source and key mapped to global ranks (order is kept: ranks are
-/// in name order too).
+/// A sorted run, readable from any row on: in memory, or in its file of
+/// fixed-size rows (read with positioned reads, so that two readers can
+/// share it). Rows come out with their source and key mapped to global
+/// ranks (order is kept: ranks are in name order too).
 struct Run {
-    rows: RunRows,
-    source_rank: std::sync::Arc<Vec<u32>>,
-    key_rank: std::sync::Arc<Vec<u32>>,
+    rows: Stored,
+    source_rank: Arc<Vec<u32>>,
+    key_rank: Arc<Vec<u32>>,
 }
 
-enum RunRows {
-    Memory(std::vec::IntoIter<Row>),
-    File(BufReader<std::fs::File>),
+enum Stored {
+    Memory(Vec<Row>),
+    File { file: std::fs::File, rows: u64 },
 }
+
+/// Rows a file reader reads at a time.
+const READ_ROWS: u64 = 2048;
 
 impl Run {
-    fn next(&mut self) -> std::io::Result<Option<Row>> {
-        let row = match &mut self.rows {
-            RunRows::Memory(it) => it.next(),
-            RunRows::File(r) => {
-                let mut b = [0u8; ROW_BYTES];
-                match r.read_exact(&mut b) {
-                    Ok(()) => Some(Row::decode(&b)?),
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
-                    Err(e) => return Err(e),
+    fn len(&self) -> u64 {
+        match &self.rows {
+            Stored::Memory(v) => v.len() as u64,
+            Stored::File { rows, .. } => *rows,
+        }
+    }
+
+    /// The rows `from..to`, as stored (local ids).
+    fn read(&self, from: u64, to: u64, into: &mut Vec<Row>) -> std::io::Result<()> {
+        into.clear();
+        match &self.rows {
+            Stored::Memory(v) => {
+                let (from, to) = (from as usize, (to as usize).min(v.len()));
+                into.extend_from_slice(v.get(from..to).unwrap_or_default());
+            }
+            Stored::File { file, .. } => {
+                let n = to.saturating_sub(from) as usize;
+                let mut bytes = vec![0u8; n * ROW_BYTES];
+                file.read_exact_at(&mut bytes, from * ROW_BYTES as u64)?;
+                for chunk in bytes.chunks_exact(ROW_BYTES) {
+                    let mut b = [0u8; ROW_BYTES];
+                    b.copy_from_slice(chunk);
+                    into.push(Row::decode(&b)?);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The first row whose bucket starts at or after `bucket`.
+    fn first_from(&self, bucket: Millis) -> std::io::Result<u64> {
+        let (mut lo, mut hi) = (0u64, self.len());
+        let mut one = Vec::with_capacity(1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            self.read(mid, mid + 1, &mut one)?;
+            if one.first().is_some_and(|r| r.bucket_start < bucket) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Its rows `from..to` in order, with global ranks.
+    fn cursor(&self, from: u64, to: u64) -> Cursor<'_> {
+        Cursor {
+            run: self,
+            next: from,
+            end: to,
+            buf: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+/// Reads one run's rows in order, a block at a time.
+struct Cursor<'a> {
+    run: &'a Run,
+    next: u64,
+    end: u64,
+    buf: Vec<Row>,
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn next(&mut self) -> std::io::Result<Option<Row>> {
+        if self.at == self.buf.len() {
+            if self.next >= self.end {
+                return Ok(None);
+            }
+            let to = self.end.min(self.next.saturating_add(READ_ROWS));
+            self.run.read(self.next, to, &mut self.buf)?;
+            self.next = to;
+            self.at = 0;
+        }
+        let Some(&r) = self.buf.get(self.at) else {
+            return Ok(None);
         };
-        Ok(row.map(|r| Row {
-            source: self
-                .source_rank
-                .get(r.source as usize)
-                .copied()
-                .unwrap_or(u32::MAX),
-            key: self
-                .key_rank
-                .get(r.key as usize)
-                .copied()
-                .unwrap_or(u32::MAX),
+        self.at += 1;
+        let rank = |ranks: &[u32], id: u32| ranks.get(id as usize).copied().unwrap_or(u32::MAX);
+        Ok(Some(Row {
+            source: rank(&self.run.source_rank, r.source),
+            key: rank(&self.run.key_rank, r.key),
             ..r
         }))
     }
@@ -305,11 +373,27 @@ fn ranks(tables: &[&Interner]) -> (Vec<String>, Vec<Vec<u32>>) {
 /// order. The score is the counter's against the same (kind, source, key)
 /// in the `baseline_windows` base buckets of `bucket_ms` before it, as
 /// `/trends` scores a span.
+///
+/// The buckets are written in two ranges on two threads: the later range
+/// into a temporary file, first reading the buckets of one baseline before
+/// it for the scores, then copied after the earlier one.
 pub fn write_json(
     workers: Vec<Counts>,
     out: &mut impl Write,
     scoring: &Scoring,
     bucket_ms: Millis,
+) -> std::io::Result<()> {
+    write_json_split(workers, out, scoring, bucket_ms, MIN_SPLIT_ROWS)
+}
+
+/// [`write_json`], splitting when the largest run holds `2 * min_split_rows`
+/// rows.
+fn write_json_split(
+    workers: Vec<Counts>,
+    out: &mut impl Write,
+    scoring: &Scoring,
+    bucket_ms: Millis,
+    min_split_rows: u64,
 ) -> std::io::Result<()> {
     let (sources, source_rank) = ranks(&workers.iter().map(|w| &w.sources).collect::<Vec<_>>());
     let (keys, key_rank) = ranks(&workers.iter().map(|w| &w.keys).collect::<Vec<_>>());
@@ -317,36 +401,110 @@ pub fn write_json(
     // have sealed theirs when their input ended).
     let mut runs: Vec<Run> = Vec::new();
     for ((mut w, source_rank), key_rank) in workers.into_iter().zip(source_rank).zip(key_rank) {
-        let (source_rank, key_rank) = (
-            std::sync::Arc::new(source_rank),
-            std::sync::Arc::new(key_rank),
-        );
+        let (source_rank, key_rank) = (Arc::new(source_rank), Arc::new(key_rank));
         w.seal();
         for held in std::mem::take(&mut w.sealed) {
             runs.push(Run {
-                rows: RunRows::Memory(held.into_iter()),
+                rows: Stored::Memory(held),
                 source_rank: source_rank.clone(),
                 key_rank: key_rank.clone(),
             });
         }
-        for file in w.runs {
+        for mut file in w.runs {
+            let rows = file.seek(std::io::SeekFrom::End(0))? / ROW_BYTES as u64;
             runs.push(Run {
-                rows: RunRows::File(BufReader::with_capacity(64 * 1024, file)),
+                rows: Stored::File { file, rows },
                 source_rank: source_rank.clone(),
                 key_rank: key_rank.clone(),
             });
         }
     }
     let json = |s: &str| serde_json::to_string(s).map_err(std::io::Error::other);
-    let sources: Vec<String> = sources.iter().map(|s| json(s)).collect::<Result<_, _>>()?;
-    let keys: Vec<String> = keys.iter().map(|s| json(s)).collect::<Result<_, _>>()?;
-    let mut heads: Vec<Option<Row>> = runs.iter_mut().map(Run::next).collect::<Result<_, _>>()?;
+    let names = Names {
+        sources: sources.iter().map(|s| json(s)).collect::<Result<_, _>>()?,
+        keys: keys.iter().map(|s| json(s)).collect::<Result<_, _>>()?,
+    };
+    let span = i64::from(scoring.baseline_windows).saturating_mul(bucket_ms);
+    let all: Vec<(u64, u64)> = runs.iter().map(|r| (0, r.len())).collect();
+    // Split at the bucket of the middle row of the largest run.
+    let largest = runs.iter().max_by_key(|r| r.len());
+    let split = match largest {
+        Some(r) if r.len() >= min_split_rows.saturating_mul(2) => {
+            let mut one = Vec::new();
+            r.read(r.len() / 2, r.len() / 2 + 1, &mut one)?;
+            one.first().map(|row| row.bucket_start)
+        }
+        _ => None,
+    };
+    let Some(split) = split else {
+        return write_rows(&runs, &all, Millis::MIN, out, &names, scoring, span);
+    };
+    let mut early = Vec::new();
+    let mut late = Vec::new();
+    for (r, &(_, len)) in runs.iter().zip(&all) {
+        let at = r.first_from(split)?;
+        early.push((0, at));
+        late.push((r.first_from(split.saturating_sub(span))?, len));
+    }
+    let mut tail = tempfile::tempfile()?;
+    std::thread::scope(|s| {
+        let later = s.spawn(|| -> std::io::Result<()> {
+            let mut w = BufWriter::with_capacity(256 * 1024, &mut tail);
+            write_rows(&runs, &late, split, &mut w, &names, scoring, span)?;
+            w.flush()
+        });
+        let first = write_rows(&runs, &early, Millis::MIN, out, &names, scoring, span);
+        let second = later
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the merging thread panicked")));
+        first.and(second)
+    })?;
+    tail.rewind()?;
+    std::io::copy(&mut tail, out)?;
+    Ok(())
+}
+
+/// Rows a run must hold, twice over, before the output is split.
+const MIN_SPLIT_ROWS: u64 = 50_000;
+
+/// The JSON-quoted name of rank `i`.
+fn name(names: &[String], i: u32) -> &str {
+    names.get(i as usize).map_or("\"\"", String::as_str)
+}
+
+/// Source and key names by global rank, JSON-quoted.
+struct Names {
+    sources: Vec<String>,
+    keys: Vec<String>,
+}
+
+/// Merges the rows `ranges[i]` of each run `i`, sums equal counters, and
+/// writes those of buckets from `write_from` on (earlier ones only feed
+/// the scores' history).
+fn write_rows(
+    runs: &[Run],
+    ranges: &[(u64, u64)],
+    write_from: Millis,
+    out: &mut impl Write,
+    names: &Names,
+    scoring: &Scoring,
+    span: Millis,
+) -> std::io::Result<()> {
+    let mut cursors: Vec<Cursor<'_>> = runs
+        .iter()
+        .zip(ranges)
+        .map(|(r, &(from, to))| r.cursor(from, to))
+        .collect();
+    let mut heads: Vec<Option<Row>> = cursors
+        .iter_mut()
+        .map(Cursor::next)
+        .collect::<Result<_, _>>()?;
     // Each (kind, source, key)'s counts in the base buckets before the one
     // being written, oldest first, at most `baseline_windows` of them.
-    let span = i64::from(scoring.baseline_windows).saturating_mul(bucket_ms);
     let mut history: HashMap<(AggKind, u32, u32), VecDeque<(Millis, u64)>> = HashMap::new();
     // Rows come bucket by bucket: each bucket's time is formatted once.
     let mut stamp: Option<(Millis, String)> = None;
+    let mut digits = itoa::Buffer::new();
     while let Some(first) = heads.iter().flatten().map(Row::id).min() {
         // Sum this counter over every run that holds it.
         let mut row = Row {
@@ -356,13 +514,13 @@ pub fn write_json(
             key: first.3,
             count: 0,
         };
-        for (head, run) in heads.iter_mut().zip(runs.iter_mut()) {
+        for (head, cursor) in heads.iter_mut().zip(cursors.iter_mut()) {
             while let Some(r) = *head {
                 if r.id() != first {
                     break;
                 }
                 row.count = row.count.saturating_add(r.count);
-                *head = run.next()?;
+                *head = cursor.next()?;
             }
         }
         let past = history.entry((row.kind, row.source, row.key)).or_default();
@@ -372,6 +530,9 @@ pub fn write_json(
         }
         let baseline: u64 = past.iter().map(|&(_, n)| n).sum();
         past.push_back((row.bucket_start, row.count));
+        if row.bucket_start < write_from {
+            continue;
+        }
         let score = scoring.score(row.count, baseline);
         if stamp.as_ref().is_none_or(|(b, _)| *b != row.bucket_start) {
             stamp = Some((row.bucket_start, rfc3339(row.bucket_start)));
@@ -382,15 +543,15 @@ pub fn write_json(
         out.write_all(br#"{"bucket_start":""#)?;
         out.write_all(bucket.as_bytes())?;
         out.write_all(br#"","count":"#)?;
-        write!(out, "{}", row.count)?;
+        out.write_all(digits.format(row.count).as_bytes())?;
         out.write_all(br#","key":"#)?;
-        out.write_all(keys[row.key as usize].as_bytes())?;
+        out.write_all(name(&names.keys, row.key).as_bytes())?;
         out.write_all(br#","kind":""#)?;
         out.write_all(row.kind.as_str().as_bytes())?;
         out.write_all(br#"","score":"#)?;
         serde_json::to_writer(&mut *out, &score)?;
         out.write_all(br#","source":"#)?;
-        out.write_all(sources[row.source as usize].as_bytes())?;
+        out.write_all(name(&names.sources, row.source).as_bytes())?;
         out.write_all(b"}\n")?;
     }
     Ok(())
@@ -415,6 +576,52 @@ mod tests {
             min_count: 1,
             smoothing: 1.0,
         }
+    }
+
+    /// Many buckets, keys and runs (in memory and on disk), written in two
+    /// ranges on two threads and on one: the same bytes, and the totals
+    /// the test added.
+    #[test]
+    fn the_split_output_equals_the_whole() {
+        let fill = || {
+            let mut workers = Vec::new();
+            let mut total = 0u64;
+            for w in 0..2u64 {
+                let mut c = Counts::with_budget(700);
+                for i in 0..6_000u64 {
+                    let bucket = ((i * 7 + w * 3) % 40) as i64 * 10_000;
+                    let tag = format!("k{}", (i * 31 + w) % 97);
+                    let n = i % 5 + 1;
+                    total += n;
+                    c.add(key(bucket, AggKind::Hashtag, "s", &tag), n).unwrap();
+                }
+                if w == 0 {
+                    c.seal();
+                }
+                workers.push(c);
+            }
+            (workers, total)
+        };
+        let write = |min_split: u64| {
+            let (workers, total) = fill();
+            let mut out = Vec::new();
+            write_json_split(workers, &mut out, &scoring(), 10_000, min_split).unwrap();
+            (String::from_utf8(out).unwrap(), total)
+        };
+        let (whole, total) = write(u64::MAX);
+        let (split, _) = write(10);
+        assert_eq!(whole, split);
+        let counted: u64 = split
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["count"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(counted, total);
+        // 40 buckets x 97 keys, every pair seen.
+        assert_eq!(split.lines().count(), 40 * 97);
     }
 
     fn lines(workers: Vec<Counts>) -> Vec<serde_json::Value> {
