@@ -83,19 +83,21 @@ struct FileCtx<'a> {
     source: &'a str,
     stream: String,
     kind: RecordKind,
-    path: String,
+    /// The file's path, when the processor builds events (only they read
+    /// it: one copy a line less otherwise).
+    path: Option<String>,
     mtime: Option<Millis>,
 }
 
 impl FileCtx<'_> {
     fn record(&self, l: Line, line_no: u64, now: Millis) -> RawRecord {
-        let platform = (self.kind == RecordKind::Post).then(|| "jsonl".to_string());
+        // No platform: the processor reads posts without one as `jsonl`.
         l.into_record(
             self.source,
             &self.stream,
             self.kind,
-            platform,
-            &self.path,
+            None,
+            self.path.as_deref(),
             line_no,
             self.mtime,
             now,
@@ -144,7 +146,9 @@ pub fn run(
             } else {
                 RecordKind::Log
             },
-            path: job.path.to_string_lossy().into_owned(),
+            path: proc
+                .wants_events()
+                .then(|| job.path.to_string_lossy().into_owned()),
             mtime: f.metadata().ok().as_ref().and_then(lines::mtime_ms),
         };
         // Read and process a chunk at a time, so memory does not grow with

@@ -201,6 +201,12 @@ impl Processor {
         self
     }
 
+    /// Whether event documents are built (a record's file path is read
+    /// only for them).
+    pub fn wants_events(&self) -> bool {
+        self.events
+    }
+
     /// Keeps a [`SourceTally`] per source of what is applied.
     pub fn tally_sources(mut self) -> Self {
         self.tally = Some(FastMap::default());

@@ -102,7 +102,7 @@ impl FileSource {
             stream,
             self.kind,
             self.platform.clone(),
-            file,
+            Some(file),
             n.line_no,
             mtime,
             now,
