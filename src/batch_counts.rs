@@ -611,17 +611,20 @@ mod tests {
         let (whole, total) = write(u64::MAX);
         let (split, _) = write(10);
         assert_eq!(whole, split);
-        let counted: u64 = split
-            .lines()
+        assert_eq!(total_count(&split), total);
+        // 40 buckets x 97 keys, every pair seen.
+        assert_eq!(split.lines().count(), 40 * 97);
+    }
+
+    /// The sum of the `count` of every output line.
+    fn total_count(out: &str) -> u64 {
+        out.lines()
             .map(|l| {
                 serde_json::from_str::<serde_json::Value>(l).unwrap()["count"]
                     .as_u64()
                     .unwrap()
             })
-            .sum();
-        assert_eq!(counted, total);
-        // 40 buckets x 97 keys, every pair seen.
-        assert_eq!(split.lines().count(), 40 * 97);
+            .sum()
     }
 
     fn lines(workers: Vec<Counts>) -> Vec<serde_json::Value> {
@@ -711,15 +714,10 @@ mod tests {
         assert_eq!(in_memory, spilled);
         // Independent total: sum of (i % 4 + 1) over both workers, and the
         // 5 + 1 worker 1 adds at the end.
-        let total: u64 = in_memory
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["count"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .sum();
-        assert_eq!(total, 2 * (0..500u64).map(|i| i % 4 + 1).sum::<u64>() + 6);
+        assert_eq!(
+            total_count(&in_memory),
+            2 * (0..500u64).map(|i| i % 4 + 1).sum::<u64>() + 6
+        );
     }
 
     #[test]
