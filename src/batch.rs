@@ -57,7 +57,9 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
             let results = on_every_core(jobs, |queue| {
                 let proc = Processor::new(params.clone(), parsers.clone(), &HashMap::new());
                 // Aggregates alone need no event documents.
-                let proc = proc.events(format == BatchFormat::Events);
+                let proc = proc
+                    .events(format == BatchFormat::Events)
+                    .templates(cfg.processor.templates);
                 let mut counts = Counts::default();
                 let report = batch_worker::run(queue, proc, &bar, &mut |b| {
                     match &events_out {
@@ -88,7 +90,9 @@ pub async fn run(cfg: Config, format: BatchFormat, paths: &[String]) -> anyhow::
             std::fs::create_dir_all(&cfg.data_dir)?;
             let ix = open_index(&cfg)?;
             let proc = Processor::new(params, parsers, &ix.stream_states());
-            let proc = proc.events(cfg.index.events);
+            let proc = proc
+                .events(cfg.index.events)
+                .templates(cfg.processor.templates);
             // The worker reads and processes on its own thread; this task
             // writes its batches, in order, as they come.
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);

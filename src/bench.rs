@@ -36,6 +36,8 @@ pub struct BenchOptions {
     pub line_bytes: usize,
     /// Whether every line is indexed as an event document (`index.events`).
     pub events: bool,
+    /// Whether log lines are mined for templates (`processor.templates`).
+    pub templates: bool,
     /// Files written in turn, each its own source `bench-N`.
     pub files: usize,
 }
@@ -195,6 +197,9 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         index: farol_common::config::IndexConfig {
             events: opts.events,
             ..Default::default()
+        },
+        processor: farol_common::config::ProcessorConfig {
+            templates: opts.templates,
         },
         ..Config::default()
     };
@@ -388,11 +393,12 @@ fn report(
         format!("{} lines/s", opts.rate)
     };
     println!(
-        "farol bench: {total} lines of ~{} bytes to {} file(s), target {target}, written for {:?}, events {}",
+        "farol bench: {total} lines of ~{} bytes to {} file(s), target {target}, written for {:?}, events {}, templates {}",
         opts.line_bytes,
         opts.files,
         opts.duration,
-        if opts.events { "on" } else { "off" }
+        if opts.events { "on" } else { "off" },
+        if opts.templates { "on" } else { "off" }
     );
     let secs = elapsed.as_secs_f64();
     println!(

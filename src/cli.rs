@@ -124,6 +124,10 @@ pub struct BatchArgs {
     /// Where the aggregates go.
     #[arg(long, value_enum, default_value = "index")]
     pub format: BatchFormat,
+    /// Counts classes and hashtags without mining log templates
+    /// (`processor.templates = false`).
+    #[arg(long)]
+    pub no_templates: bool,
     /// Files, directories (read recursively, binary files skipped) or globs:
     /// log files, or JSON-lines posts (recognized by content).
     #[arg(required = true)]
@@ -157,6 +161,9 @@ pub struct BenchArgs {
     /// Aggregates only: no event documents (`index.events = false`).
     #[arg(long)]
     pub no_events: bool,
+    /// No template mining (`processor.templates = false`).
+    #[arg(long)]
+    pub no_templates: bool,
     /// Files written in turn, each its own source (and stream), so the
     /// processors of several bus partitions share the work.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -264,15 +271,19 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 rate: args.rate,
                 line_bytes: args.line_bytes,
                 events: !args.no_events,
+                templates: !args.no_templates,
                 files: args.files as usize,
             }))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Batch(args) => {
-            let cfg = match load_config(&args.common) {
+            let mut cfg = match load_config(&args.common) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
+            if args.no_templates {
+                cfg.processor.templates = false;
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -255,7 +255,9 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             None => format!("partition {}", c.partition()),
         };
         let proc = Processor::new(params.clone(), parsers.clone(), &restored);
-        let proc = proc.events(cfg.index.events);
+        let proc = proc
+            .events(cfg.index.events)
+            .templates(cfg.processor.templates);
         let task = run_partition(c, proc, sink_tx.clone(), FLUSH);
         supervisor.spawn("processor", name, async move {
             task.await;

@@ -41,6 +41,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         params: WindowParams::from_config(&cfg.windows),
         parsers,
         events: cfg.index.events,
+        templates: cfg.processor.templates,
         health: health.clone(),
     };
     let mut task = tokio::spawn(fleet::run(member, consumer, out, out_partitions, stop_rx));

@@ -13,8 +13,13 @@ use support::{await_totals, farol_bin, Farol};
 type Buckets = BTreeMap<(String, String, String, String), u64>;
 
 fn batch_json(paths: &[&str]) -> Buckets {
+    batch_json_with(&[], paths)
+}
+
+fn batch_json_with(flags: &[&str], paths: &[&str]) -> Buckets {
     let out = Command::new(farol_bin())
         .args(["batch", "--format", "json"])
+        .args(flags)
         .args(paths)
         .output()
         .unwrap();
@@ -48,6 +53,31 @@ fn totals(b: &Buckets, kind: &str, source: &str) -> BTreeMap<String, u64> {
         }
     }
     out
+}
+
+#[test]
+fn without_templates_the_other_counts_are_unchanged() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let access = root.join("samples/access.log");
+    let posts = root.join("tests/fixtures/posts_text.jsonl");
+    let paths = [access.to_str().unwrap(), posts.to_str().unwrap()];
+    let with = batch_json(&paths);
+    let without = batch_json_with(&["--no-templates"], &paths);
+    let templates = |b: &Buckets| b.keys().filter(|k| k.1 == "log_template").count();
+    assert!(templates(&with) > 0);
+    assert_eq!(templates(&without), 0);
+    let mut rest = with.clone();
+    rest.retain(|k, _| k.1 != "log_template");
+    assert_eq!(without, rest);
+    // And the classes are the status classes of the lines (independently).
+    let re = regex::Regex::new(r#"" (\d)\d\d "#).unwrap();
+    let lines = std::fs::read_to_string(&access).unwrap();
+    let classes: u64 = totals(&without, "log_class", "access").values().sum();
+    assert_eq!(
+        classes,
+        lines.lines().filter(|l| re.is_match(l)).count() as u64
+    );
+    assert_eq!(classes, lines.lines().count() as u64);
 }
 
 #[test]

@@ -46,6 +46,9 @@ pub struct Config {
     /// The embedded bus.
     #[serde(default)]
     pub bus: BusConfig,
+    /// What the processor extracts from every record.
+    #[serde(default)]
+    pub processor: ProcessorConfig,
     /// The embedded index.
     #[serde(default)]
     pub index: IndexConfig,
@@ -67,6 +70,7 @@ impl Default for Config {
             posts: vec![],
             windows: WindowsConfig::default(),
             bus: BusConfig::default(),
+            processor: ProcessorConfig::default(),
             index: IndexConfig::default(),
             trends: TrendsConfig::default(),
         }
@@ -690,6 +694,23 @@ fn default_capacity() -> usize {
 }
 fn default_bus_bytes() -> usize {
     16 * 1024 * 1024
+}
+
+/// `[processor]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorConfig {
+    /// Whether log lines get a template (counted as `log_template`, and
+    /// carried by events). Mining is about a third of the work on a log
+    /// line; `false` leaves classes and hashtags exactly as they are.
+    #[serde(default = "default_true")]
+    pub templates: bool,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig { templates: true }
+    }
 }
 
 /// `[index]`
@@ -1338,6 +1359,15 @@ paths = ["posts/*.jsonl"]
             ]
         );
         assert!(load_str("[trends]\nbaseline = 3\n").is_err());
+    }
+
+    #[test]
+    fn templates_are_mined_unless_switched_off() {
+        assert!(load_str("").unwrap().processor.templates);
+        let off = load_str("[processor]\ntemplates = false\n").unwrap();
+        assert!(!off.processor.templates);
+        let errs = load_str("[processor]\ntemplate = false\n").unwrap_err();
+        assert!(errs[0].to_string().contains("template"), "{errs:?}");
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub struct Member {
     pub parsers: Parsers,
     /// Whether event documents are built (`index.events`).
     pub events: bool,
+    /// Whether log lines are mined for templates (`processor.templates`).
+    pub templates: bool,
     /// Component health.
     pub health: Health,
 }
@@ -262,7 +264,7 @@ impl Fleet<'_> {
         );
         let proc =
             Processor::new(self.m.params.clone(), self.m.parsers.clone(), &streams).mark_records();
-        let proc = proc.events(self.m.events);
+        let proc = proc.events(self.m.events).templates(self.m.templates);
         let next = snap.map(|s| s.next);
         Ok(Part {
             proc,

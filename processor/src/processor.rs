@@ -121,6 +121,8 @@ pub struct Processor {
     /// Whether event documents are built (an index that stores events
     /// wants them; aggregates alone do not).
     events: bool,
+    /// Whether log lines are mined for templates.
+    templates: bool,
     /// What was applied per source, when asked for (`farol batch`'s
     /// summary, which must not depend on event documents).
     tally: Option<FastMap<String, SourceTally>>,
@@ -180,6 +182,7 @@ impl Processor {
             pending_bytes: 0,
             marks: None,
             events: true,
+            templates: true,
             tally: None,
         }
     }
@@ -198,6 +201,14 @@ impl Processor {
     /// `index.events = false`).
     pub fn events(mut self, on: bool) -> Self {
         self.events = on;
+        self
+    }
+
+    /// Whether log lines are mined for templates (the default). Without
+    /// it a line counts its class alone, and its event has no template
+    /// (`processor.templates = false`).
+    pub fn templates(mut self, on: bool) -> Self {
+        self.templates = on;
         self
     }
 
@@ -311,6 +322,7 @@ impl Processor {
             counts: &mut self.counts,
             marks: self.marks.as_mut(),
             events: self.events,
+            templates: self.templates,
             tally: self.tally.as_mut(),
             now,
         };
@@ -342,6 +354,7 @@ impl Processor {
             counts: &mut self.counts,
             marks: self.marks.as_mut(),
             events: self.events,
+            templates: self.templates,
             tally: self.tally.as_mut(),
             now,
         };
@@ -396,6 +409,7 @@ impl Processor {
             counts: &mut self.counts,
             marks: self.marks.as_mut(),
             events: self.events,
+            templates: self.templates,
             tally: self.tally.as_mut(),
             now: farol_common::time::now_ms(),
         };
@@ -491,6 +505,7 @@ struct Out<'a> {
     counts: &'a mut Counters,
     marks: Option<&'a mut Marks>,
     events: bool,
+    templates: bool,
     tally: Option<&'a mut FastMap<String, SourceTally>>,
     now: Millis,
 }
@@ -525,7 +540,7 @@ impl Out<'_> {
                 }
                 (
                     line.ts.unwrap_or(inherited),
-                    Some(ctx.miner.learn(&line.message)),
+                    self.templates.then(|| ctx.miner.learn(&line.message)),
                 )
             }
             Parsed::Post(p) => (p.created_at, None),
@@ -824,6 +839,46 @@ mod tests {
         assert_eq!(reasons(&without), ["late", "malformed_post"]);
         assert_eq!(reasons(&with), reasons(&without));
         assert_eq!(with.streams, without.streams);
+    }
+
+    #[test]
+    fn without_templates_lines_count_their_class_alone() {
+        let input: [&[u8]; 3] = [
+            b"2020-01-01 00:10:00 ERROR disk 1 failed",
+            b"2020-01-01 00:10:01 ERROR disk 2 failed",
+            b"2020-01-01 00:10:02 INFO all good",
+        ];
+        let run = |templates: bool| {
+            let mut p = proc(&HashMap::new()).templates(templates);
+            for (i, payload) in input.iter().enumerate() {
+                p.handle(rec(RecordKind::Log, i as u64 + 1, payload), NOW);
+            }
+            p.flush()
+        };
+        let (with, without) = (run(true), run(false));
+        let kinds = |b: &Batch, kind: AggKind| -> u64 {
+            b.counts
+                .iter()
+                .filter(|(k, _)| k.kind == kind)
+                .map(|(_, c)| c)
+                .sum()
+        };
+        // Two templates with templates on, none without; the classes as
+        // written either way.
+        assert_eq!(kinds(&with, AggKind::LogTemplate), 3);
+        assert_eq!(kinds(&without, AggKind::LogTemplate), 0);
+        for b in [&with, &without] {
+            assert_eq!((count(b, "ERROR"), count(b, "INFO")), (2, 1));
+            assert_eq!(kinds(b, AggKind::LogClass), 3);
+        }
+        let Event::Log(e) = &without.events[0] else {
+            panic!("a log event")
+        };
+        assert_eq!(e.template_id, None);
+        let Event::Log(e) = &with.events[0] else {
+            panic!("a log event")
+        };
+        assert!(e.template_id.is_some());
     }
 
     #[test]
