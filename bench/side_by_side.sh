@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Side by side: DuckDB SQL (2 threads), PySpark (local[2]) and
-# `farol batch --format json`, run alternately on the same generated files,
-# ROUNDS rounds; prints one table (median wall time, peak RSS, ratios).
+# Side by side: DuckDB SQL (2 threads), PySpark (local[2]),
+# `farol batch --format json` and the peers' job alone (`--no-templates`:
+# hashtag and class counts, no log templates), run alternately on the same
+# generated files, ROUNDS rounds; prints one table (median wall time, peak
+# RSS, ratios).
 #
 #   bench/side_by_side.sh [DATA_DIR] [ROUNDS]
 #
@@ -46,11 +48,12 @@ results=$out/results.tsv
 echo "load before: $(uptime)"
 du -cb "$data"/posts-*.jsonl "$data"/logs-*.log | tail -1 | awk '{printf "input: %.1f MB\n", $1/1e6}'
 for r in $(seq 1 "$rounds"); do
-  for tool in duckdb spark farol; do
+  for tool in duckdb spark farol farol_nt; do
     case $tool in
       duckdb) cmd=("$py" "$here/peers.py" duckdb "$data" "$out/duckdb") ;;
       spark) cmd=("$py" "$here/peers.py" spark "$data" "$out/spark") ;;
       farol) cmd=(sh -c 'exec "$0" batch --format json "$1" >"$2"' "$farol" "$data" "$out/farol.jsonl") ;;
+      farol_nt) cmd=(sh -c 'exec "$0" batch --format json --no-templates "$1" >"$2"' "$farol" "$data" "$out/farol_nt.jsonl") ;;
     esac
     line=$("$py" "$here/measure.py" "$out/$tool.time" -- "${cmd[@]}")
     printf '%s\t%s\t%s\n' "$tool" "$r" "$line" >>"$results"
@@ -59,6 +62,8 @@ for r in $(seq 1 "$rounds"); do
 done
 echo "load after: $(uptime)"
 "$py" "$here/peers.py" compare "$out" "$out/farol.jsonl"
+echo "--no-templates:"
+"$py" "$here/peers.py" compare "$out" "$out/farol_nt.jsonl"
 "$py" - "$results" <<'EOF'
 import statistics, sys
 rows = {}
@@ -66,13 +71,13 @@ for line in open(sys.argv[1]):
     tool, _, wall, rss, tree = line.split("\t")
     rows.setdefault(tool, []).append((float(wall), float(rss), float(tree)))
 med = {t: (statistics.median(w for w, _, _ in v), max(r for _, r, _ in v), max(x for _, _, x in v)) for t, v in rows.items()}
-fw = med["farol"][0]
+fw, fn = med["farol"][0], med["farol_nt"][0]
 print()
-print("| tool | wall (median) | runs | peak RSS (largest process) | peak RSS (process tree) | wall / farol's |")
-print("| --- | --- | --- | --- | --- | --- |")
-names = {"spark": "PySpark local[2]", "duckdb": "DuckDB SQL, 2 threads", "farol": "farol batch --format json"}
-for t in ("spark", "duckdb", "farol"):
+print("| tool | wall (median) | runs | peak RSS (largest process) | peak RSS (process tree) | wall / farol's | wall / farol's (peers' job) |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+names = {"spark": "PySpark local[2]", "duckdb": "DuckDB SQL, 2 threads", "farol": "farol batch --format json (+ templates)", "farol_nt": "farol batch --format json --no-templates (the peers' job)"}
+for t in ("spark", "duckdb", "farol", "farol_nt"):
     w, r, x = med[t]
     runs = ", ".join(f"{a:.2f}" for a, _, _ in rows[t])
-    print(f"| {names[t]} | {w:.2f} s | {runs} | {r:.0f} MiB | {x:.0f} MiB | {w / fw:.2f}× |")
+    print(f"| {names[t]} | {w:.2f} s | {runs} | {r:.0f} MiB | {x:.0f} MiB | {w / fw:.2f}× | {w / fn:.2f}× |")
 EOF
