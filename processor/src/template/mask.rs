@@ -63,6 +63,8 @@ const SLASH: u8 = 8;
 const UNIT_START: u8 = 16;
 /// A byte of a non-ASCII character.
 const HIGH: u8 = 32;
+/// An ASCII letter.
+const LETTER: u8 = 64;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -77,7 +79,8 @@ static CLASS: [u8; 256] = {
             b'<' => LT,
             b'/' | b'\\' => SLASH,
             b'K' | b'M' | b'G' | b'T' | b'P' | b'B' | b'k' | b'm' | b'u' | b'n' | b's' | b'h'
-            | b'd' => UNIT_START,
+            | b'd' => UNIT_START | LETTER,
+            b'a'..=b'z' | b'A'..=b'Z' => LETTER,
             0x80..=0xff => HIGH,
             _ => 0,
         };
@@ -242,6 +245,12 @@ fn mask_token(tok: &str, class: u8, out: &mut String, scratch: &mut Scratch) {
         || (tok.len() >= 8 && is_hex_word(tok));
     if !maskable {
         out.push_str(tok);
+        return;
+    }
+    // ASCII digits and punctuation alone: every run of digits is a
+    // variable and no word is left, so the token is one variable.
+    if class & (DIGIT | LETTER | HIGH) == DIGIT {
+        out.push_str(WILDCARD);
         return;
     }
     let text = |s: usize, e: usize| &tok[s..e];
@@ -501,6 +510,13 @@ mod tests {
             "VM <*> Started"
         );
         assert_eq!(masked("addr fe80::1c5d:fecd:1234 up"), "addr <*> up");
+        // Digits and punctuation alone, whatever the punctuation: one
+        // variable; a letter or a non-ASCII word keeps its word.
+        for t in ["(-5)", "-5", "5-", "1,2;3", "[12]:", "#7", "~0.5%", "'10'"] {
+            assert_eq!(masked(&format!("a {t} b")), "a <*> b", "{t}");
+        }
+        assert_eq!(masked("a 5-x b"), "a <*>-x b");
+        assert_eq!(masked("a 5-é b"), "a <*>-é b");
     }
 
     #[test]
