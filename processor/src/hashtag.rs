@@ -133,25 +133,20 @@ pub fn normalize(tag: &str) -> String {
 /// Distinct normalized hashtag keys of `text`, in order of first appearance.
 pub fn extract(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    if !text.contains(['#', '＃']) {
-        return out;
-    }
     // Whether the text can hold a URL, found once it has a candidate tag.
     let mut has_url: Option<bool> = None;
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    tag_spans(text, |s, e| spans.push((s, e)));
-    for (start, end) in spans {
+    tag_spans(text, |start, end| {
         if text[..start]
             .chars()
             .next_back()
             .is_some_and(blocks_hashtag)
         {
-            continue;
+            return;
         }
         let has_url = *has_url.get_or_insert_with(|| {
             // Every URL holds `://` or starts with `www.`.
             let bytes = text.as_bytes();
-            text.contains("://")
+            memchr::memmem::find(bytes, b"://").is_some()
                 || memchr::memchr2_iter(b'w', b'W', bytes).any(|i| {
                     bytes
                         .get(i..i + 4)
@@ -159,27 +154,27 @@ pub fn extract(text: &str) -> Vec<String> {
                 })
         });
         if has_url && in_url(text, start) {
-            continue;
+            return;
         }
         let after = &text[end..];
         if after.starts_with('#') || after.starts_with('＃') || after.starts_with("://") {
-            continue;
+            return;
         }
         // The tag is what follows the hash sign (`#` or `＃`).
         let w = &text[start..end];
         let t = &w[w.chars().next().map_or(0, char::len_utf8)..];
         // "#️⃣" (keycap) is an emoji, not a hashtag.
         if t.starts_with(['\u{FE0F}', '\u{20E3}']) {
-            continue;
+            return;
         }
         if t.chars().all(|ch| ch.is_numeric()) {
-            continue;
+            return;
         }
         let key = normalize(t);
         if !out.contains(&key) {
             out.push(key);
         }
-    }
+    });
     out
 }
 
