@@ -12,6 +12,7 @@ Exits with the command's status (after printing).
 import os
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -47,11 +48,23 @@ def main():
     log = sys.argv[1]
     start = time.monotonic()
     proc = subprocess.Popen(["/usr/bin/time", "-v", "-o", log, *sys.argv[3:]])
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss_kib(proc.pid))
-        time.sleep(0.2)
+    # The tree is sampled on a thread; the wall time is taken when the
+    # command exits (a polling loop would round it up to its period).
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss_kib(proc.pid))
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    proc.wait()
     wall = time.monotonic() - start
+    done.set()
+    sampler.join()
+    peak = peak[0]
     max_rss = 0
     with open(log) as f:
         for line in f:
