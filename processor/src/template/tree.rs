@@ -29,11 +29,14 @@ fn routable(t: &str) -> bool {
     if t.bytes().any(|b| b.is_ascii_digit()) || has_wildcard(t) {
         return false;
     }
-    // A name: a word character, a `.`, `/` or `@`, a word character.
+    // A name: a word character, a `.`, `/` or `@`, a word character. The
+    // separators are looked for first (most tokens have none).
     let b = t.as_bytes();
-    !b.windows(3).any(|w| {
-        w[0].is_ascii_alphanumeric() && b"./@".contains(&w[1]) && w[2].is_ascii_alphanumeric()
-    })
+    let word = |i: Option<usize>| {
+        i.and_then(|i| b.get(i))
+            .is_some_and(u8::is_ascii_alphanumeric)
+    };
+    !memchr::memchr3_iter(b'.', b'/', b'@', b).any(|i| word(i.checked_sub(1)) && word(Some(i + 1)))
 }
 
 /// The leaf key of a token sequence: its length and its first
