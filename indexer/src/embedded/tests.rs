@@ -685,50 +685,52 @@ async fn batches_applied_while_commits_run_are_all_durable_with_their_positions(
     assert_eq!(counts_of(&t)["ERROR"], 1000);
 }
 
-#[tokio::test]
-async fn new_indexes_store_lz4_and_zstd_indexes_stay_readable_and_writable() {
-    let fresh = tempfile::tempdir().unwrap();
-    drop(EmbeddedIndex::open(fresh.path(), 15).unwrap());
-    let meta = std::fs::read_to_string(fresh.path().join("meta.json")).unwrap();
+/// The doc-store compression an index's `meta.json` names.
+fn docstore_compression(dir: &std::path::Path) -> String {
+    let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
     let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
-    assert_eq!(meta["index_settings"]["docstore_compression"], "lz4");
+    meta["index_settings"]["docstore_compression"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
 
-    // An index an earlier version made: zstd blocks with one post in them.
-    let old = tempfile::tempdir().unwrap();
-    {
-        let settings = tantivy::IndexSettings {
-            docstore_blocksize: DOCSTORE_BLOCK,
-            docstore_compression: tantivy::store::Compressor::Zstd(Default::default()),
-            ..Default::default()
-        };
-        let index = tantivy::Index::builder()
-            .schema(schema::schema().0)
-            .settings(settings)
-            .create_in_dir(old.path())
-            .unwrap();
-        drop(index);
-        let ix = EmbeddedIndex::open(old.path(), 15).unwrap();
-        ix.apply(Batch {
-            events: vec![post("1", 1_000)],
-            ..Batch::default()
-        })
-        .await
-        .unwrap();
-        ix.commit().await.unwrap();
-    }
-    let ix = EmbeddedIndex::open(old.path(), 15).unwrap();
+/// Opens the index in `dir`, writes one post and commits.
+async fn write_post(dir: &std::path::Path, id: &str, t: Millis) -> EmbeddedIndex {
+    let ix = EmbeddedIndex::open(dir, 15).unwrap();
     ix.apply(Batch {
-        events: vec![post("2", 2_000)],
+        events: vec![post(id, t)],
         ..Batch::default()
     })
     .await
     .unwrap();
     ix.commit().await.unwrap();
-    let meta = std::fs::read_to_string(old.path().join("meta.json")).unwrap();
-    let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
-    assert!(meta["index_settings"]["docstore_compression"]
-        .as_str()
-        .is_some_and(|c| c.starts_with("zstd")));
+    ix
+}
+
+#[tokio::test]
+async fn new_indexes_store_lz4_and_zstd_indexes_stay_readable_and_writable() {
+    let fresh = tempfile::tempdir().unwrap();
+    drop(EmbeddedIndex::open(fresh.path(), 15).unwrap());
+    assert_eq!(docstore_compression(fresh.path()), "lz4");
+
+    // An index an earlier version made: zstd blocks with one post in them.
+    let old = tempfile::tempdir().unwrap();
+    let settings = tantivy::IndexSettings {
+        docstore_blocksize: DOCSTORE_BLOCK,
+        docstore_compression: tantivy::store::Compressor::Zstd(Default::default()),
+        ..Default::default()
+    };
+    drop(
+        tantivy::Index::builder()
+            .schema(schema::schema().0)
+            .settings(settings)
+            .create_in_dir(old.path())
+            .unwrap(),
+    );
+    drop(write_post(old.path(), "1", 1_000).await);
+    let ix = write_post(old.path(), "2", 2_000).await;
+    assert!(docstore_compression(old.path()).starts_with("zstd"));
     let mut ids: Vec<String> = ix
         .search(search_text("rust", 10))
         .await
