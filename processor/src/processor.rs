@@ -863,9 +863,17 @@ mod tests {
                 .map(|(_, c)| c)
                 .sum()
         };
-        // Two templates with templates on, none without; the classes as
-        // written either way.
+        // With templates on, every line counts one: the two disk lines
+        // share one template, the third has its own. None without; the
+        // classes as written either way.
         assert_eq!(kinds(&with, AggKind::LogTemplate), 3);
+        let templates: std::collections::HashSet<&str> = with
+            .counts
+            .iter()
+            .filter(|(k, _)| k.kind == AggKind::LogTemplate)
+            .map(|(k, _)| k.key.as_str())
+            .collect();
+        assert_eq!(templates.len(), 2);
         assert_eq!(kinds(&without, AggKind::LogTemplate), 0);
         for b in [&with, &without] {
             assert_eq!((count(b, "ERROR"), count(b, "INFO")), (2, 1));
