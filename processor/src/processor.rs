@@ -485,8 +485,10 @@ fn resolve_marks(marks: Vec<PendingMark>, b: &Batch) -> Vec<RecordMark> {
         .collect()
 }
 
+/// The record's text. Validated with SIMD (`simdutf8`): std's check was
+/// 5 % of a batch's time on short lines.
 fn decode(rec: &RawRecord) -> (std::borrow::Cow<'_, str>, bool) {
-    match std::str::from_utf8(&rec.payload) {
+    match simdutf8::basic::from_utf8(&rec.payload) {
         Ok(s) => (std::borrow::Cow::Borrowed(s), false),
         Err(_) => {
             metrics()

@@ -356,19 +356,18 @@ fn leading_group(s: &str) -> Option<usize> {
     if !s.starts_with('[') {
         return None;
     }
+    let b = s.as_bytes();
     let mut depth = 0usize;
-    for (i, b) in s.bytes().enumerate() {
-        match b {
-            b'[' => depth += 1,
-            b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    let end = i + 1;
-                    let next = s.as_bytes().get(end);
-                    return (next.is_none_or(|c| c.is_ascii_whitespace())).then_some(end);
-                }
-            }
-            _ => {}
+    for i in memchr::memchr2_iter(b'[', b']', b) {
+        if b[i] == b'[' {
+            depth += 1;
+            continue;
+        }
+        depth -= 1;
+        if depth == 0 {
+            let end = i + 1;
+            let next = b.get(end);
+            return (next.is_none_or(|c| c.is_ascii_whitespace())).then_some(end);
         }
     }
     None
