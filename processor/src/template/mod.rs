@@ -65,7 +65,20 @@ pub struct Miner {
     masked: Masked,
     /// Scratch space for a message's route.
     route: String,
+    /// Masked messages (tokens joined by a space, which no token holds)
+    /// learned since the templates last changed, and the template each
+    /// went to. Learning a message leaves the templates as they are for
+    /// it again (it agrees with its template, which stays the most
+    /// similar), so until a template is added or widened the same masked
+    /// message goes to the same template: looked up, not routed and
+    /// compared again. Emptied at every change, and when full.
+    seen: HashMap<String, usize>,
+    /// Scratch space for a message's key in `seen`.
+    key: String,
 }
+
+/// Masked messages [`Miner::seen`] holds at most (about 100 KiB).
+const SEEN_MAX: usize = 1024;
 
 /// The constant tokens, joined; empty when there are none.
 fn shape<S: AsRef<str>>(tokens: &[S]) -> String {
@@ -105,6 +118,7 @@ impl Miner {
 
     /// Adds a cluster to the store and its indices.
     fn insert(&mut self, c: Cluster) -> usize {
+        self.seen.clear();
         let i = self.clusters.len();
         self.leaves
             .entry(tree::route(&c.tokens))
@@ -200,11 +214,27 @@ impl Miner {
     pub fn learn(&mut self, message: &str) -> usize {
         let mut masked = std::mem::take(&mut self.masked);
         masked.fill(message);
-        // On the stack for the usual message (a heap vector a line showed
-        // in the profile).
-        let toks: smallvec::SmallVec<[&str; 32]> = masked.iter().collect();
-        let i = self.learn_tokens(&toks);
-        drop(toks);
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        for t in masked.iter() {
+            key.push_str(t);
+            key.push(' ');
+        }
+        let i = match self.seen.get(key.as_str()) {
+            Some(&i) => i,
+            None => {
+                // On the stack for the usual message (a heap vector a line
+                // showed in the profile).
+                let toks: smallvec::SmallVec<[&str; 32]> = masked.iter().collect();
+                let i = self.learn_tokens(&toks);
+                if self.seen.len() >= SEEN_MAX {
+                    self.seen.clear();
+                }
+                self.seen.insert(key.clone(), i);
+                i
+            }
+        };
+        self.key = key;
         self.masked = masked;
         i
     }
@@ -231,6 +261,7 @@ impl Miner {
                 self.index_shape(i, &new);
                 self.clusters[i].tokens = new;
                 self.dirty = true;
+                self.seen.clear();
             }
             i
         } else if let Some(&i) = self.shapes.get(&shape(toks)).and_then(|v| v.first()) {
@@ -331,6 +362,24 @@ mod tests {
         assert_eq!(again.add("Connection from 10.9.9.9 closed").id, first.id);
         assert_eq!(again.add("a b c 1 bytes (2 KB) sent").id, widened.id);
         assert!(m.take_dirty() && !m.take_dirty());
+    }
+
+    #[test]
+    fn a_message_seen_before_follows_an_older_template_that_widened_to_it() {
+        let mut m = Miner::default();
+        let older = m.add("alpha beta gamma delta epsilon").id;
+        // Two words apart from the older template: a template of its own.
+        let s = "alpha beta zeta eta epsilon";
+        let own = m.add(s).id;
+        assert_ne!(own, older);
+        assert_eq!(m.add(s).id, own);
+        // The older template widens at both words (a tie goes to the
+        // oldest), and then agrees with `s` as fully as `s`'s own does.
+        assert_eq!(m.add("alpha beta zeta delta epsilon").id, older);
+        let widened = m.add("alpha beta theta eta epsilon");
+        assert_eq!(widened.id, older);
+        assert_eq!(widened.template, "alpha beta <*> <*> epsilon");
+        assert_eq!(m.add(s).id, older);
     }
 
     #[test]
