@@ -478,6 +478,77 @@ struct Names {
     keys: Vec<String>,
 }
 
+/// Each counter's baseline: the sum of its counts in the base buckets of
+/// the `span` before its own. Rows come bucket by bucket, each bucket's
+/// sorted by (kind, source, key): the buckets of the span are kept as they
+/// came, and each is walked in step with the bucket being written, a merge
+/// over memory read in order (a map of every key's history was a cache
+/// miss or two a row, most of the output's time).
+struct Baselines {
+    span: Millis,
+    /// The buckets before the current one that are still in its span,
+    /// oldest first: start, rows, and how far the current bucket's walk
+    /// has read them.
+    past: VecDeque<(Millis, Vec<Row>, usize)>,
+    /// The current bucket's start and its rows so far.
+    current: Option<(Millis, Vec<Row>)>,
+}
+
+impl Baselines {
+    fn new(span: Millis) -> Self {
+        Baselines {
+            span,
+            past: VecDeque::new(),
+            current: None,
+        }
+    }
+
+    /// The baseline of `row`, the next row in order; `row` joins the
+    /// history.
+    fn next(&mut self, row: Row) -> u64 {
+        if self
+            .current
+            .as_ref()
+            .is_none_or(|(b, _)| *b != row.bucket_start)
+        {
+            let mut spare = Vec::new();
+            if let Some((b, rows)) = self.current.take() {
+                self.past.push_back((b, rows, 0));
+            }
+            let from = row.bucket_start.saturating_sub(self.span);
+            while self.past.front().is_some_and(|(b, ..)| *b < from) {
+                if let Some((_, rows, _)) = self.past.pop_front() {
+                    spare = rows;
+                }
+            }
+            for (_, _, at) in &mut self.past {
+                *at = 0;
+            }
+            spare.clear();
+            self.current = Some((row.bucket_start, spare));
+        }
+        let id = (row.kind, row.source, row.key);
+        let mut sum = 0u64;
+        for (_, rows, at) in &mut self.past {
+            while let Some(r) = rows.get(*at) {
+                let here = (r.kind, r.source, r.key);
+                if here > id {
+                    break;
+                }
+                *at += 1;
+                if here == id {
+                    sum = sum.saturating_add(r.count);
+                    break;
+                }
+            }
+        }
+        if let Some((_, rows)) = &mut self.current {
+            rows.push(row);
+        }
+        sum
+    }
+}
+
 /// Merges the rows `ranges[i]` of each run `i`, sums equal counters, and
 /// writes those of buckets from `write_from` on (earlier ones only feed
 /// the scores' history).
@@ -499,9 +570,7 @@ fn write_rows(
         .iter_mut()
         .map(Cursor::next)
         .collect::<Result<_, _>>()?;
-    // Each (kind, source, key)'s counts in the base buckets before the one
-    // being written, oldest first, at most `baseline_windows` of them.
-    let mut history: HashMap<(AggKind, u32, u32), VecDeque<(Millis, u64)>> = HashMap::new();
+    let mut baselines = Baselines::new(span);
     // Rows come bucket by bucket: each bucket's time is formatted once.
     let mut stamp: Option<(Millis, String)> = None;
     let mut digits = itoa::Buffer::new();
@@ -523,13 +592,7 @@ fn write_rows(
                 *head = cursor.next()?;
             }
         }
-        let past = history.entry((row.kind, row.source, row.key)).or_default();
-        let from = row.bucket_start.saturating_sub(span);
-        while past.front().is_some_and(|&(b, _)| b < from) {
-            past.pop_front();
-        }
-        let baseline: u64 = past.iter().map(|&(_, n)| n).sum();
-        past.push_back((row.bucket_start, row.count));
+        let baseline = baselines.next(row);
         if row.bucket_start < write_from {
             continue;
         }
