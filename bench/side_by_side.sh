@@ -55,6 +55,8 @@ for r in $(seq 1 "$rounds"); do
       farol) cmd=(sh -c 'exec "$0" batch --format json "$1" >"$2"' "$farol" "$data" "$out/farol.jsonl") ;;
       farol_nt) cmd=(sh -c 'exec "$0" batch --format json --no-templates "$1" >"$2"' "$farol" "$data" "$out/farol_nt.jsonl") ;;
     esac
+    # Each tool starts with no dirty pages of the one before to write back.
+    sync
     line=$("$py" "$here/measure.py" "$out/$tool.time" -- "${cmd[@]}")
     printf '%s\t%s\t%s\n' "$tool" "$r" "$line" >>"$results"
     echo "round $r $tool: $line"
