@@ -55,8 +55,9 @@ pub(super) fn detect(
     // A byte-order mark in front of a file's first line is not part of it.
     let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     // Terminal colours (logrus, uvicorn, zap's colour encoder, containers
-    // run with a TTY) are not part of any format.
-    if line.contains('\u{1b}') {
+    // run with a TTY) are not part of any format. (Searched with SIMD:
+    // `str::contains` was 4 % of parsing a line.)
+    if memchr::memchr(0x1b, line.as_bytes()).is_some() {
         let plain = strip_ansi(line);
         return detect(p, &plain, hint, year_ref, nested);
     }

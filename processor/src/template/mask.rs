@@ -253,45 +253,109 @@ fn mask_token(tok: &str, class: u8, out: &mut String, scratch: &mut Scratch) {
         out.push_str(WILDCARD);
         return;
     }
-    let text = |s: usize, e: usize| &tok[s..e];
     let Scratch { pieces, merged } = scratch;
+    if class & HIGH == 0 {
+        split_pieces::<true>(tok, pieces);
+    } else {
+        split_pieces::<false>(tok, pieces);
+    }
+    let b = tok.as_bytes();
+    // Hex groups glued to a variable by `-` or `:` belong to it (UUIDs, IPv6).
+    let glue =
+        |p: &Piece| matches!(*p, Piece::Punct(s, e) if matches!(&b[s..e], b"-" | b":" | b"::"));
+    for i in 0..pieces.len() {
+        if let Piece::Word(s, e) = pieces[i] {
+            if e - s >= 4 && b[s..e].iter().all(u8::is_ascii_hexdigit) {
+                let left = i >= 2 && glue(&pieces[i - 1]) && pieces[i - 2] == Piece::Var;
+                let right =
+                    i + 2 < pieces.len() && glue(&pieces[i + 1]) && pieces[i + 2] == Piece::Var;
+                if left || right {
+                    pieces[i] = Piece::Var;
+                }
+            }
+        }
+    }
+    // Variables joined by separators are one variable.
+    let sep = |s: usize, e: usize| {
+        b[s..e]
+            .iter()
+            .all(|b| matches!(b, b'.' | b':' | b'_' | b'-' | b'/' | b','))
+    };
+    merged.clear();
+    let mut words = false;
+    for &p in pieces.iter() {
+        match p {
+            Piece::Var => {
+                if let [.., Piece::Var, Piece::Punct(s, e)] = merged.as_slice() {
+                    if sep(*s, *e) {
+                        merged.pop();
+                        continue;
+                    }
+                }
+                if let [.., Piece::Var] = merged.as_slice() {
+                    continue;
+                }
+            }
+            Piece::Word(..) => words = true,
+            Piece::Punct(..) => {}
+        }
+        merged.push(p);
+    }
+    if !words && merged.contains(&Piece::Var) {
+        out.push_str(WILDCARD);
+        return;
+    }
+    for &p in merged.iter() {
+        match p {
+            Piece::Var => out.push_str(WILDCARD),
+            Piece::Word(s, e) | Piece::Punct(s, e) => out.push_str(&tok[s..e]),
+        }
+    }
+}
+
+/// Splits a token into [`Piece`]s: runs of word characters (a variable
+/// when they hold a digit or are a long hex word, with a minus sign before
+/// a number) and runs of anything else, [`WILDCARD`]s as variables.
+/// `ASCII` tokens are read by bytes; others by characters.
+fn split_pieces<const ASCII: bool>(tok: &str, pieces: &mut Vec<Piece>) {
     pieces.clear();
     let b = tok.as_bytes();
-    let mut i = 0;
+    let wildcard_at = |i: usize| b[i] == b'<' && b[i..].starts_with(WILDCARD.as_bytes());
     // Whether the character at `i` is a word character, and its length.
-    let ascii = class & HIGH == 0;
     let word_at = |i: usize| {
-        if ascii {
+        if ASCII {
             b.get(i).map(|x| (x.is_ascii_alphanumeric(), 1))
         } else {
             char_at(tok, i).map(|c| (is_word_char(c), c.len_utf8()))
         }
     };
+    let mut i = 0;
     while let Some((word, len)) = word_at(i) {
-        if b[i..].starts_with(WILDCARD.as_bytes()) {
+        if wildcard_at(i) {
             pieces.push(Piece::Var);
             i += WILDCARD.len();
             continue;
         }
+        let start = i;
         let mut end = i + len;
+        let mut digit = b[i].is_ascii_digit();
         while let Some((w, len)) = word_at(end) {
-            if w != word || (!word && b[end..].starts_with(WILDCARD.as_bytes())) {
+            if w != word || (!word && wildcard_at(end)) {
                 break;
             }
+            digit |= b[end].is_ascii_digit();
             end += len;
         }
-        let (start, run) = (i, text(i, end));
         i = end;
         if !word {
             pieces.push(Piece::Punct(start, end));
             continue;
         }
-        let digit = run.bytes().any(|b| b.is_ascii_digit());
-        if digit || (run.len() >= 8 && is_hex_word(run)) {
+        if digit || (end - start >= 8 && b[start..end].iter().all(u8::is_ascii_hexdigit)) {
             // A minus sign right before a number (not a hyphen in a word).
             let n = pieces.len();
             if let Some(Piece::Punct(s, e)) = pieces.last_mut() {
-                if text(*s, *e).ends_with('-') {
+                if b[*e - 1] == b'-' {
                     // A lone `-` after a word or variable is a hyphen.
                     if *e - *s > 1 {
                         *e -= 1;
@@ -303,49 +367,6 @@ fn mask_token(tok: &str, class: u8, out: &mut String, scratch: &mut Scratch) {
             pieces.push(Piece::Var);
         } else {
             pieces.push(Piece::Word(start, end));
-        }
-    }
-    // Hex groups glued to a variable by `-` or `:` belong to it (UUIDs, IPv6).
-    let glue =
-        |p: &Piece| matches!(*p, Piece::Punct(s, e) if matches!(text(s, e), "-" | ":" | "::"));
-    for i in 0..pieces.len() {
-        if let Piece::Word(s, e) = pieces[i] {
-            let w = text(s, e);
-            if w.len() >= 4 && is_hex_word(w) {
-                let left = i >= 2 && glue(&pieces[i - 1]) && pieces[i - 2] == Piece::Var;
-                let right =
-                    i + 2 < pieces.len() && glue(&pieces[i + 1]) && pieces[i + 2] == Piece::Var;
-                if left || right {
-                    pieces[i] = Piece::Var;
-                }
-            }
-        }
-    }
-    // Variables joined by separators are one variable.
-    let sep = |s: usize, e: usize| text(s, e).bytes().all(|b| b".:_-/,".contains(&b));
-    merged.clear();
-    for &p in pieces.iter() {
-        if p == Piece::Var {
-            if let [.., Piece::Var, Piece::Punct(s, e)] = merged.as_slice() {
-                if sep(*s, *e) {
-                    merged.pop();
-                    continue;
-                }
-            }
-            if let [.., Piece::Var] = merged.as_slice() {
-                continue;
-            }
-        }
-        merged.push(p);
-    }
-    if merged.contains(&Piece::Var) && !merged.iter().any(|p| matches!(p, Piece::Word(..))) {
-        out.push_str(WILDCARD);
-        return;
-    }
-    for &p in merged.iter() {
-        match p {
-            Piece::Var => out.push_str(WILDCARD),
-            Piece::Word(s, e) | Piece::Punct(s, e) => out.push_str(text(s, e)),
         }
     }
 }
