@@ -15,6 +15,7 @@ use indicatif::ProgressBar;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Records per processor flush in batch mode.
 const FLUSH_EVERY: usize = 20_000;
@@ -79,9 +80,9 @@ fn looks_like_posts(path: &Path) -> bool {
 }
 
 /// The fixed parts of every record of one file.
-struct FileCtx<'a> {
-    source: &'a str,
-    stream: String,
+struct FileCtx {
+    source: Arc<str>,
+    stream: Arc<str>,
     kind: RecordKind,
     /// The file's path, when the processor builds events (only they read
     /// it: one copy a line less otherwise).
@@ -89,11 +90,11 @@ struct FileCtx<'a> {
     mtime: Option<Millis>,
 }
 
-impl FileCtx<'_> {
+impl FileCtx {
     fn record(&self, l: Line, line_no: u64, now: Millis) -> RawRecord {
         // No platform: the processor reads posts without one as `jsonl`.
         l.into_record(
-            self.source,
+            &self.source,
             &self.stream,
             self.kind,
             None,
@@ -139,8 +140,8 @@ pub fn run(
             }
         };
         let ctx = FileCtx {
-            source: &job.source,
-            stream: format!("{}:{fp:016x}", job.source),
+            source: job.source.as_str().into(),
+            stream: format!("{}:{fp:016x}", job.source).into(),
             kind: if looks_like_posts(&job.path) {
                 RecordKind::Post
             } else {

@@ -5,6 +5,7 @@
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How the processor must read a raw record's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,10 +21,13 @@ pub enum RecordKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawRecord {
     /// Configured source name (`[[logs]] name`, `[[feeds]] name`, file stem).
-    pub source: String,
+    /// Shared by every record of the source (a copy a line showed in the
+    /// profile of `farol batch`).
+    pub source: Arc<str>,
     /// Ordering unit inside a source (one file identity, one feed). Records of
-    /// one stream share a partition and are processed in order.
-    pub stream: String,
+    /// one stream share a partition and are processed in order. Shared as
+    /// `source` is.
+    pub stream: Arc<str>,
     /// How to parse `payload`.
     pub kind: RecordKind,
     /// Platform hint for posts (`jsonl`, `x`, `mastodon`).

@@ -27,8 +27,8 @@ impl Line {
     #[allow(clippy::too_many_arguments)]
     pub fn into_record(
         self,
-        source: &str,
-        stream: &str,
+        source: &std::sync::Arc<str>,
+        stream: &std::sync::Arc<str>,
         kind: farol_common::model::RecordKind,
         platform: Option<String>,
         file: Option<&str>,
@@ -37,8 +37,8 @@ impl Line {
         ingest_ms: farol_common::time::Millis,
     ) -> farol_common::model::RawRecord {
         farol_common::model::RawRecord {
-            source: source.to_string(),
-            stream: stream.to_string(),
+            source: source.clone(),
+            stream: stream.clone(),
             kind,
             platform,
             file: file.map(str::to_string),

@@ -100,8 +100,8 @@ fn process(c: &mut Criterion) {
         for (i, l) in lines.iter().enumerate() {
             let end = off + l.len() as u64 + 1;
             records.push(RawRecord {
-                source: name.clone(),
-                stream: format!("{name}:0"),
+                source: name.as_str().into(),
+                stream: format!("{name}:0").into(),
                 kind: RecordKind::Log,
                 platform: None,
                 file: Some(name.clone()),

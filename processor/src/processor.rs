@@ -153,7 +153,7 @@ struct Marks {
 
 /// A [`RecordMark`] before its stream and counters have batch indices.
 struct PendingMark {
-    stream: String,
+    stream: std::sync::Arc<str>,
     end: u64,
     events_end: usize,
     dead_letters_end: usize,
@@ -268,16 +268,13 @@ impl Processor {
     pub fn handle(&mut self, rec: RawRecord, now: Millis) {
         // By reference: the stream id is cloned once per stream, not once
         // per record.
-        let ctx = self
-            .streams
-            .entry_ref(rec.stream.as_str())
-            .or_insert_with(|| {
-                let state = StreamState {
-                    source: rec.source.clone(),
-                    ..StreamState::default()
-                };
-                StreamCtx::new(state, now)
-            });
+        let ctx = self.streams.entry_ref(&*rec.stream).or_insert_with(|| {
+            let state = StreamState {
+                source: rec.source.to_string(),
+                ..StreamState::default()
+            };
+            StreamCtx::new(state, now)
+        });
         if rec.end <= ctx.state.applied_end || ctx.held.iter().any(|(h, _)| rec.end <= h.end) {
             metrics()
                 .replays_skipped
@@ -471,7 +468,7 @@ fn resolve_marks(marks: Vec<PendingMark>, b: &Batch) -> Vec<RecordMark> {
         .filter_map(|m| {
             Some(RecordMark {
                 // Every applied record's stream is dirty, so it is in the batch.
-                stream: *streams.get(m.stream.as_str())?,
+                stream: *streams.get(&*m.stream)?,
                 end: m.end,
                 events_end: m.events_end as u32,
                 dead_letters_end: m.dead_letters_end as u32,
@@ -692,7 +689,7 @@ fn event_of(
             }
             Some(Event::Log(LogEvent {
                 id: format!("log:{}:{}", rec.stream, rec.offset),
-                source: rec.source.clone(),
+                source: rec.source.to_string(),
                 file: rec.file.clone().unwrap_or_default(),
                 line_no: rec.line_no,
                 offset: rec.offset,
@@ -727,7 +724,7 @@ fn dead_letter(out: &mut Batch, rec: &RawRecord, reason: &str, detail: String, t
     }
     out.dead_letters.push(DeadLetter {
         id: format!("dl:{reason}:{}:{}", rec.stream, rec.offset),
-        source: rec.source.clone(),
+        source: rec.source.to_string(),
         reason: reason.to_string(),
         detail,
         raw,

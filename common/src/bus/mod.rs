@@ -222,7 +222,9 @@ mod tests {
             .unwrap();
         for r in readers {
             for (stream, offset, end) in r.await.unwrap() {
-                seen.entry(stream).or_default().push((offset, end));
+                seen.entry(stream.to_string())
+                    .or_default()
+                    .push((offset, end));
             }
         }
         for s in ["a", "b"] {

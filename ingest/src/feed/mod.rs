@@ -262,8 +262,8 @@ impl FeedSource {
             for (id, raw) in batch {
                 seq += 1;
                 let rec = RawRecord {
-                    source: self.name.clone(),
-                    stream: stream.clone(),
+                    source: self.name.as_str().into(),
+                    stream: stream.as_str().into(),
                     kind: RecordKind::Post,
                     platform: Some(self.platform.to_string()),
                     file: None,

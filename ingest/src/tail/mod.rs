@@ -89,17 +89,19 @@ use tracked::Tracked;
 use wake::Wake;
 
 impl FileSource {
+    /// The bus record of line `n` of `file`, whose source and stream are
+    /// `ids` (shared by the records of a read).
     fn record(
         &self,
         n: Numbered,
-        stream: &str,
+        ids: &(Arc<str>, Arc<str>),
         file: &str,
         mtime: Option<Millis>,
         now: Millis,
     ) -> RawRecord {
         let mut rec = n.line.into_record(
-            &self.name,
-            stream,
+            &ids.0,
+            &ids.1,
             self.kind,
             self.platform.clone(),
             Some(file),
@@ -251,7 +253,8 @@ impl FileSource {
                 // multiline aggregator still holds is complete now.
                 if let Some(n) = t.multi.as_mut().and_then(Aggregator::flush) {
                     let mtime = t.file.metadata().ok().as_ref().and_then(mtime_ms);
-                    let rec = self.record(n, &s, &t.path.to_string_lossy(), mtime, now_ms());
+                    let ids = (self.name.as_str().into(), s.as_str().into());
+                    let rec = self.record(n, &ids, &t.path.to_string_lossy(), mtime, now_ms());
                     tokio::select! {
                         r = publish_paced(producer.as_ref(), rec) => if r.is_err() { break 'outer },
                         _ = shutdown.changed() => break 'outer,
@@ -446,7 +449,7 @@ mod tests {
     ) {
         router.ack([Position {
             source: "t".into(),
-            stream: rec.stream.clone(),
+            stream: rec.stream.to_string(),
             end: rec.end,
             line_no: rec.line_no,
         }]);
@@ -567,7 +570,7 @@ mod tests {
                 "ts,level,msg"
             ]
         );
-        let streams: HashSet<&str> = got.iter().map(|r| r.stream.as_str()).collect();
+        let streams: HashSet<&str> = got.iter().map(|r| &*r.stream).collect();
         assert_eq!(streams.len(), 2, "two files, two streams");
         append(&d.path().join("b.csv"), "3,ERROR,more b\n");
         assert_eq!(texts(&next_lines(&mut c, 1).await), ["3,ERROR,more b"]);
@@ -586,7 +589,7 @@ mod tests {
         for r in &got {
             router.ack([Position {
                 source: "t".into(),
-                stream: r.stream.clone(),
+                stream: r.stream.to_string(),
                 end: r.end,
                 line_no: r.line_no,
             }]);

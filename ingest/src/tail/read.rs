@@ -39,6 +39,7 @@ impl FileSource {
         });
         let path_str = path.to_string_lossy().into_owned();
         let mtime = std::fs::metadata(path).ok().as_ref().and_then(mtime_ms);
+        let ids = (self.name.as_str().into(), stream.as_str().into());
         let mut line_no = 0u64;
         while let Some(l) = rx.recv().await {
             line_no += 1;
@@ -47,7 +48,7 @@ impl FileSource {
             }
             let rec = self.record(
                 Numbered::single(l, line_no),
-                &stream,
+                &ids,
                 &path_str,
                 mtime,
                 now_ms(),
@@ -134,9 +135,10 @@ impl FileSource {
             }
             let count = records.len() as u64;
             let now = now_ms();
+            let ids = (self.name.as_str().into(), stream.into());
             let records: Vec<RawRecord> = records
                 .into_iter()
-                .map(|n| self.record(n, stream, &path_str, mtime, now))
+                .map(|n| self.record(n, &ids, &path_str, mtime, now))
                 .collect();
             // One publish a read chunk: the bus takes the run at once.
             tokio::select! {

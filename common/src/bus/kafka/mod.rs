@@ -254,8 +254,8 @@ impl Producer for KafkaProducer {
         };
         let meta = serde_json::to_vec(&record).map_err(|e| BusError::Kafka(e.to_string()))?;
         let pos = Position {
-            source: record.source.clone(),
-            stream: record.stream.clone(),
+            source: record.source.to_string(),
+            stream: record.stream.to_string(),
             end: record.end,
             line_no: record.line_no.saturating_add(record.line_span),
         };
@@ -265,7 +265,7 @@ impl Producer for KafkaProducer {
                 value: Some(&meta),
             });
             let fr = FutureRecord::to(&topic)
-                .key(&record.stream)
+                .key(record.stream.as_bytes())
                 .payload(&payload)
                 .headers(headers);
             match self.producer.send_result(fr) {
@@ -306,8 +306,8 @@ pub(crate) fn decode(topic: &str, partition: i32, m: &impl Message) -> RawRecord
         None => {
             let offset = u64::try_from(m.offset()).unwrap_or(0);
             RawRecord {
-                source: topic.to_string(),
-                stream: format!("{topic}/{partition}"),
+                source: topic.into(),
+                stream: format!("{topic}/{partition}").into(),
                 kind: if payload.first() == Some(&b'{') && topic.contains("post") {
                     RecordKind::Post
                 } else {
