@@ -216,8 +216,8 @@ fn is_path(tok: &str) -> bool {
         && rest.len() > 2
 }
 
-fn is_hex_word(w: &str) -> bool {
-    w.bytes().all(|b| b.is_ascii_hexdigit())
+fn is_hex_word(w: &[u8]) -> bool {
+    w.iter().all(u8::is_ascii_hexdigit)
 }
 
 /// Scratch space for masking tokens, reused from token to token.
@@ -242,7 +242,7 @@ fn mask_token(tok: &str, class: u8, out: &mut String, scratch: &mut Scratch) {
     // Nothing to mask but long hex words, which hold digits or are rare.
     let maskable = class & DIGIT != 0
         || (class & LT != 0 && has_wildcard(tok))
-        || (tok.len() >= 8 && is_hex_word(tok));
+        || (tok.len() >= 8 && is_hex_word(tok.as_bytes()));
     if !maskable {
         out.push_str(tok);
         return;
@@ -265,7 +265,7 @@ fn mask_token(tok: &str, class: u8, out: &mut String, scratch: &mut Scratch) {
         |p: &Piece| matches!(*p, Piece::Punct(s, e) if matches!(&b[s..e], b"-" | b":" | b"::"));
     for i in 0..pieces.len() {
         if let Piece::Word(s, e) = pieces[i] {
-            if e - s >= 4 && b[s..e].iter().all(u8::is_ascii_hexdigit) {
+            if e - s >= 4 && is_hex_word(&b[s..e]) {
                 let left = i >= 2 && glue(&pieces[i - 1]) && pieces[i - 2] == Piece::Var;
                 let right =
                     i + 2 < pieces.len() && glue(&pieces[i + 1]) && pieces[i + 2] == Piece::Var;
@@ -351,7 +351,7 @@ fn split_pieces<const ASCII: bool>(tok: &str, pieces: &mut Vec<Piece>) {
             pieces.push(Piece::Punct(start, end));
             continue;
         }
-        if digit || (end - start >= 8 && b[start..end].iter().all(u8::is_ascii_hexdigit)) {
+        if digit || (end - start >= 8 && is_hex_word(&b[start..end])) {
             // A minus sign right before a number (not a hyphen in a word).
             let n = pieces.len();
             if let Some(Piece::Punct(s, e)) = pieces.last_mut() {
